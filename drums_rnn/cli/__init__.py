@@ -1,0 +1,1 @@
+"""Thin absl command-line wrappers, one module per command."""

@@ -1,0 +1,194 @@
+"""The two Drums RNN configurations and their hyperparameters.
+
+A config bundles what must agree between dataset, model and generator: the
+drum encoding (which fixes the input and output sizes), the time grid
+(steps per quarter note) and the default hyperparameters. The names, values
+and defaults are Magenta's (`magenta/models/drums_rnn/drums_rnn_model.py`),
+so files and flags move freely between the two.
+
+Hyperparameters are a plain typed mapping. :func:`parse_hparams` reads
+Magenta's `--hparams` syntax (``batch_size=64,rnn_layer_sizes=[64,64]``) and
+is strict: an unknown name or a value of the wrong type is an error that
+names the key.
+"""
+
+import ast
+import dataclasses
+import json
+from typing import Any, Dict, Mapping
+
+from drums_rnn import encoding
+from drums_rnn.errors import DrumsRnnError
+
+# Defaults every config starts from (EventSequenceRnnConfig in Magenta).
+BASE_HPARAMS: Dict[str, Any] = {
+    'batch_size': 64,
+    'rnn_layer_sizes': [128, 128],
+    'dropout_keep_prob': 1.0,
+    'attn_length': 0,
+    'clip_norm': 3,
+    'learning_rate': 0.001,
+    'residual_connections': False,
+    'use_cudnn': False,
+}
+
+
+class HParams(dict):
+  """A dict of hyperparameters with attribute access (``hparams.batch_size``)."""
+
+  def __getattr__(self, name):
+    try:
+      return self[name]
+    except KeyError:
+      raise AttributeError(name) from None
+
+  def copy(self):
+    return HParams(json.loads(json.dumps(self)))
+
+  def to_json(self):
+    return json.dumps(self, sort_keys=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class DrumsRnnConfig:
+  """Everything that defines one Drums RNN variant.
+
+  Attributes:
+    name: the generator id, `one_drum` or `drum_kit`.
+    description: Magenta's generator description.
+    encoding: the :class:`~drums_rnn.encoding.DrumEncoding` (sizes, classes).
+    steps_per_quarter: time grid used to quantize MIDI.
+    default_hparams: this config's defaults (base defaults overridden).
+  """
+  name: str
+  description: str
+  encoding: 'encoding.DrumEncoding'
+  steps_per_quarter: int
+  default_hparams: Mapping[str, Any]
+
+  def hparams(self, overrides=None):
+    """Returns default hparams updated by a `--hparams` string or a dict."""
+    result = HParams(json.loads(json.dumps(dict(self.default_hparams))))
+    if overrides is None or overrides == '':
+      return result
+    if isinstance(overrides, str):
+      overrides = parse_hparams(overrides, result)
+    else:
+      overrides = {k: _coerce(k, v, result) for k, v in dict(overrides).items()}
+    result.update(overrides)
+    return result
+
+
+def _with_base(**overrides):
+  hparams = dict(BASE_HPARAMS)
+  hparams.update(overrides)
+  return hparams
+
+
+CONFIGS: Dict[str, DrumsRnnConfig] = {
+    'one_drum': DrumsRnnConfig(
+        name='one_drum',
+        description='Drums RNN with 2-state encoding.',
+        encoding=encoding.ONE_DRUM,
+        steps_per_quarter=2,
+        default_hparams=_with_base(
+            batch_size=128, rnn_layer_sizes=[128, 128], dropout_keep_prob=0.5,
+            clip_norm=5, learning_rate=0.001)),
+    'drum_kit': DrumsRnnConfig(
+        name='drum_kit',
+        description='Drums RNN with multiple drums and binary counters.',
+        encoding=encoding.DRUM_KIT,
+        steps_per_quarter=4,
+        default_hparams=_with_base(
+            batch_size=128, rnn_layer_sizes=[256, 256, 256], dropout_keep_prob=0.5,
+            attn_length=32, clip_norm=3, learning_rate=0.001)),
+}
+
+
+def get_config(name):
+  """Returns the named config or raises a DrumsRnnError listing the choices."""
+  try:
+    return CONFIGS[name]
+  except KeyError:
+    raise DrumsRnnError(
+        f'unknown config {name!r}: choose one of {", ".join(sorted(CONFIGS))}') from None
+
+
+def _split_top_level(text):
+  """Splits on commas that are not inside brackets."""
+  parts, depth, current = [], 0, []
+  for ch in text:
+    if ch in '[(':
+      depth += 1
+    elif ch in '])':
+      depth -= 1
+    if ch == ',' and depth == 0:
+      parts.append(''.join(current))
+      current = []
+    else:
+      current.append(ch)
+  parts.append(''.join(current))
+  return [p.strip() for p in parts if p.strip()]
+
+
+def _type_name(value):
+  if isinstance(value, bool):
+    return 'a boolean (true/false)'
+  if isinstance(value, int):
+    return 'an integer'
+  if isinstance(value, float):
+    return 'a number'
+  if isinstance(value, list):
+    return 'a list of integers like [64,64]'
+  return type(value).__name__
+
+
+def _coerce(name, value, defaults):
+  """Checks `value` against the type of the default for `name`."""
+  if name not in defaults:
+    raise DrumsRnnError(
+        f'unknown hparam {name!r}; known hparams: {", ".join(sorted(defaults))}')
+  default = defaults[name]
+  bad = DrumsRnnError(f'hparam {name!r} must be {_type_name(default)}, got {value!r}')
+  if isinstance(default, bool):
+    if isinstance(value, bool):
+      return value
+    if isinstance(value, str) and value.lower() in ('true', 'false'):
+      return value.lower() == 'true'
+    raise bad
+  if isinstance(default, int):
+    if isinstance(value, bool) or not isinstance(value, int):
+      raise bad
+    return value
+  if isinstance(default, float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      raise bad
+    return float(value)
+  if isinstance(default, list):
+    if not isinstance(value, (list, tuple)) or not value or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+      raise bad
+    return list(value)
+  raise bad
+
+
+def parse_hparams(text, defaults):
+  """Parses Magenta's `name=value,...` syntax against typed `defaults`.
+
+  Returns a dict of the overridden values only. Raises DrumsRnnError naming
+  the offending key for unknown names, bad syntax or wrong types.
+  """
+  result = {}
+  for part in _split_top_level(text or ''):
+    if '=' not in part:
+      raise DrumsRnnError(f'malformed --hparams entry {part!r}: expected name=value')
+    name, raw = (s.strip() for s in part.split('=', 1))
+    if name not in defaults:
+      raise DrumsRnnError(
+          f'unknown hparam {name!r}; known hparams: {", ".join(sorted(defaults))}')
+    try:
+      value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+      value = raw  # e.g. true/false; _coerce decides.
+    result[name] = _coerce(name, value, defaults)
+  return result

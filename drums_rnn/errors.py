@@ -1,0 +1,11 @@
+"""One exception type for problems the user can fix.
+
+Library code raises :class:`DrumsRnnError` with a message that names the
+problem (the file, the flag, the bad value) and, where useful, what to try.
+The command-line wrappers turn it into one line on stderr and exit code 2,
+so users never see a traceback for bad input.
+"""
+
+
+class DrumsRnnError(Exception):
+  """A user-facing error: bad input, bad flags, missing files."""

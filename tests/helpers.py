@@ -1,0 +1,78 @@
+"""Shared test helpers: hand-built drum NoteSequences and the Groove data location.
+
+The core tests build their MIDI in code. Tests that need the Groove MIDI
+Dataset (Gillick et al. 2019, Magenta; CC BY 4.0) find it through
+``DRUMS_RNN_GROOVE_DIR`` (default ``../shared/data/groove`` beside the
+checkout) and skip with a clear reason when it is absent.
+"""
+
+import csv
+import os
+
+import pytest
+from note_seq.protobuf import music_pb2
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def groove_dir():
+  """The Groove MIDI Dataset directory, or None when it is not available."""
+  path = os.environ.get('DRUMS_RNN_GROOVE_DIR',
+                        os.path.join(REPO_ROOT, '..', 'shared', 'data', 'groove'))
+  path = os.path.abspath(path)
+  return path if os.path.isfile(os.path.join(path, 'info.csv')) else None
+
+
+def require_groove():
+  """Returns the Groove dir or skips the calling test with the reason."""
+  path = groove_dir()
+  if path is None:
+    pytest.skip('Groove MIDI Dataset not found: set DRUMS_RNN_GROOVE_DIR to its folder '
+                '(the one holding info.csv)')
+  return path
+
+
+def groove_files(split=None, limit=None, beat_type=None):
+  """Absolute MIDI paths from Groove's info.csv, optionally filtered by split."""
+  root = require_groove()
+  paths = []
+  with open(os.path.join(root, 'info.csv'), newline='') as f:
+    for row in csv.DictReader(f):
+      if split and row['split'] != split:
+        continue
+      if beat_type and row['beat_type'] != beat_type:
+        continue
+      paths.append(os.path.join(root, row['midi_filename']))
+  paths.sort()
+  return paths[:limit] if limit else paths
+
+
+def drum_sequence(hits, qpm=120.0, steps_per_quarter=4, numerator=4, denominator=4,
+                  velocity=100, is_drum=True, seq_id='test', add_time_signature=True):
+  """A NoteSequence from `hits`: a list of (step, pitch) pairs on a step grid.
+
+  Each note lasts one step. Time is derived from `qpm` and `steps_per_quarter`.
+  """
+  seq = music_pb2.NoteSequence()
+  seq.id = seq_id
+  seq.ticks_per_quarter = 220
+  seq.tempos.add(qpm=qpm, time=0.0)
+  if add_time_signature:
+    seq.time_signatures.add(numerator=numerator, denominator=denominator, time=0.0)
+  step_seconds = 60.0 / qpm / steps_per_quarter
+  for step, pitch in hits:
+    seq.notes.add(pitch=pitch, velocity=velocity, start_time=step * step_seconds,
+                  end_time=(step + 1) * step_seconds, is_drum=is_drum, instrument=9)
+  seq.total_time = max((n.end_time for n in seq.notes), default=0.0)
+  return seq
+
+
+def basic_beat(bars, steps_per_bar=16):
+  """(step, pitch) hits of a rock beat: kick on 1 and 3, snare on 2 and 4, hats on 8ths."""
+  hits = []
+  for bar in range(bars):
+    base = bar * steps_per_bar
+    for s in range(0, steps_per_bar, 2):
+      hits.append((base + s, 42))
+    hits += [(base, 36), (base + 8, 36), (base + 4, 38), (base + 12, 38)]
+  return hits
