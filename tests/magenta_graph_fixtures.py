@@ -31,11 +31,38 @@ import numpy as np
 DEFAULT_STEPS = 6
 
 
-def build_magenta_fixture(out_dir, layout='first_layer', rnn_layer_sizes=(8, 8), attn_length=3,
-                          input_size=12, num_classes=8, projection_scope='attn_output_projection',
-                          batch_size=2, num_steps=DEFAULT_STEPS, seed=0, generator_id=None,
-                          timeout=300):
-  """Builds a Magenta-layout graph in a subprocess; returns its artefacts.
+def build_magenta_fixtures(specs, timeout=300):
+  """Builds several Magenta-layout graphs in ONE subprocess (one TF import).
+
+  Each spec is a dict of :func:`build_magenta_fixture` keyword arguments
+  (``out_dir`` required). Returns the list of artefact dicts, in order.
+  """
+  payload = []
+  for spec in specs:
+    args = dict(_DEFAULTS)
+    args.update(spec)
+    args['out_dir'] = os.path.abspath(args['out_dir'])
+    args['rnn_layer_sizes'] = [int(n) for n in args['rnn_layer_sizes']]
+    os.makedirs(args['out_dir'], exist_ok=True)
+    payload.append(args)
+  env = dict(os.environ)
+  env['TF_USE_LEGACY_KERAS'] = '1'
+  env['TF_CPP_MIN_LOG_LEVEL'] = '2'
+  env['CUDA_VISIBLE_DEVICES'] = env.get('CUDA_VISIBLE_DEVICES', '')
+  proc = subprocess.run([sys.executable, os.path.abspath(__file__), json.dumps(payload)],
+                        env=env, capture_output=True, text=True, timeout=timeout)
+  if proc.returncode != 0:
+    raise RuntimeError(f'fixture subprocess failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+  return [_load_artefacts(args['out_dir']) for args in payload]
+
+
+_DEFAULTS = dict(layout='first_layer', rnn_layer_sizes=(8, 8), attn_length=3, input_size=12,
+                 num_classes=8, projection_scope='attn_output_projection', batch_size=2,
+                 num_steps=DEFAULT_STEPS, seed=0, generator_id=None)
+
+
+def build_magenta_fixture(out_dir, **kwargs):
+  """Builds one Magenta-layout graph in a subprocess; returns its artefacts.
 
   Writes into `out_dir`: `model.ckpt` (single-file V1 checkpoint with only
   the model variables, like a Magenta bundle), `model.ckpt.meta` (the
@@ -43,24 +70,18 @@ def build_magenta_fixture(out_dir, layout='first_layer', rnn_layer_sizes=(8, 8),
   [batch, T, input_size], `softmax` [batch, T, num_classes] at temperature
   1, `softmax_t` at temperature 0.7) and, when `generator_id` is given,
   `bundle.mag` (a GeneratorBundle like Magenta's create_bundle_file).
+  Keyword arguments: layout ('first_layer'/'whole_stack'), rnn_layer_sizes,
+  attn_length (0 = none), input_size, num_classes, projection_scope,
+  batch_size, num_steps, seed, generator_id.
 
   Returns:
     dict with keys checkpoint, metagraph, bundle (or None), inputs, softmax,
     softmax_t, variables (name -> shape).
   """
-  os.makedirs(out_dir, exist_ok=True)
-  args = dict(out_dir=os.path.abspath(out_dir), layout=layout, rnn_layer_sizes=list(rnn_layer_sizes),
-              attn_length=int(attn_length), input_size=int(input_size), num_classes=int(num_classes),
-              projection_scope=projection_scope, batch_size=int(batch_size), num_steps=int(num_steps),
-              seed=int(seed), generator_id=generator_id)
-  env = dict(os.environ)
-  env['TF_USE_LEGACY_KERAS'] = '1'
-  env['TF_CPP_MIN_LOG_LEVEL'] = '2'
-  env['CUDA_VISIBLE_DEVICES'] = env.get('CUDA_VISIBLE_DEVICES', '')
-  proc = subprocess.run([sys.executable, os.path.abspath(__file__), json.dumps(args)],
-                        env=env, capture_output=True, text=True, timeout=timeout)
-  if proc.returncode != 0:
-    raise RuntimeError(f'fixture subprocess failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+  return build_magenta_fixtures([dict(kwargs, out_dir=out_dir)])[0]
+
+
+def _load_artefacts(out_dir):
   data = np.load(os.path.join(out_dir, 'data.npz'))
   with open(os.path.join(out_dir, 'variables.json')) as f:
     variables = json.load(f)
@@ -204,4 +225,5 @@ def _build_and_save(args):
 
 
 if __name__ == '__main__':
-  _build_and_save(json.loads(sys.argv[1]))
+  for spec in json.loads(sys.argv[1]):
+    _build_and_save(spec)
