@@ -1,0 +1,513 @@
+"""Evaluating drum tracks: feature statistics, set comparison, model likelihood.
+
+This is the library behind `drums_rnn_evaluate`. Three questions:
+
+1. *Do these drum tracks look like those?* Read two folders (or a Groove MIDI
+   Dataset split) of MIDI into drum patterns, compute the features of
+   :mod:`drums_rnn.metrics` for each, and compare the sets (per-set means
+   and stds, plus the Yang & Lerch overlap area and KL divergence of
+   distance distributions, the first set being the reference).
+2. *How likely are these drum tracks under a trained model?* Mean
+   log-likelihood per predicted step and perplexity, the way Magenta scores
+   a drum track: encode it with the config's encoding, run the model over
+   the whole track from the zero state, sum log softmax[label].
+3. *What does a trivial generator score?* `shuffle_patterns` permutes the
+   steps of each track (seeded), which keeps each track's drum histogram and
+   densities but destroys its rhythm; written as MIDI it is a baseline to
+   compare a model against.
+
+Reading MIDI here is deliberately minimal: the drum (`is_drum`) notes of
+each file, split where tempo or time signature changes, quantized on the
+config's step grid, from the bar of the first onset to the end of the bar of
+the last onset (no gap splitting, no minimum or maximum length), so short
+generated outputs count too. The likelihood instead uses Magenta's drum
+track extraction (:mod:`drums_rnn.extraction`), so it scores exactly what a
+model is trained on.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from absl import logging
+
+from drums_rnn import encoding as encoding_lib
+from drums_rnn import io_utils
+from drums_rnn import metrics
+from drums_rnn.errors import DrumsRnnError
+
+MIDI_EXTENSIONS = ('.mid', '.midi')
+GROOVE_SPLITS = ('train', 'validation', 'test')
+GROOVE_CREDIT = ('Groove MIDI Dataset: Gillick, Roberts, Engel, Eck & Bamman, "Learning to Groove with '
+                 'Inverse Sequence Transformations", ICML 2019 (Magenta), CC BY 4.0.')
+
+
+# --- reading drum patterns ---------------------------------------------------
+
+@dataclasses.dataclass
+class DrumPattern:
+  """One drum track on a step grid.
+
+  Attributes:
+    classes: int64 [steps] drum class index per step (bit i = drum type i).
+    numerator, denominator: its time signature.
+    steps_per_quarter: the grid (4 = 16th notes).
+    source: where it came from (a file path, `#k` for the k-th piece).
+  """
+  classes: np.ndarray
+  numerator: int = 4
+  denominator: int = 4
+  steps_per_quarter: int = 4
+  source: str = ''
+
+  @property
+  def steps_per_bar(self) -> int:
+    return int(round(self.steps_per_quarter * 4 * self.numerator / self.denominator))
+
+  @property
+  def steps_per_beat(self) -> int:
+    """A quarter for x/4; three 8ths in compound meters (6/8, 9/8, 12/8)."""
+    beat = self.steps_per_quarter * 4 / self.denominator
+    if self.denominator >= 8 and self.numerator % 3 == 0 and self.numerator > 3:
+      beat *= 3
+    return max(int(round(beat)), 1)
+
+
+def list_midi_files(directory):
+  """Sorted MIDI files under `directory` (recursive); errors if none."""
+  if not directory or not os.path.isdir(directory):
+    raise DrumsRnnError(f'MIDI folder {directory!r} does not exist or is not a directory')
+  paths = []
+  for root, _, names in os.walk(directory):
+    paths += [os.path.join(root, n) for n in names if n.lower().endswith(MIDI_EXTENSIONS)]
+  if not paths:
+    raise DrumsRnnError(f'no MIDI files (.mid, .midi) in {directory!r}')
+  return sorted(paths)
+
+
+def groove_split_files(groove_dir, split):
+  """MIDI paths of one split of the Groove MIDI Dataset, read from its info.csv."""
+  if split not in GROOVE_SPLITS:
+    raise DrumsRnnError(f'unknown Groove split {split!r}: choose one of {", ".join(GROOVE_SPLITS)}')
+  info = os.path.join(groove_dir or '', 'info.csv')
+  if not groove_dir or not os.path.isfile(info):
+    raise DrumsRnnError(f'no info.csv in --groove_dir {groove_dir!r}: point it at the folder of the '
+                        'Groove MIDI Dataset that holds info.csv')
+  try:
+    with open(info, newline='', encoding='utf-8') as f:
+      rows = list(csv.DictReader(f))
+    paths = [os.path.join(groove_dir, r['midi_filename']) for r in rows if r['split'] == split]
+  except (OSError, KeyError, csv.Error) as e:
+    raise DrumsRnnError(f'cannot read {info!r}: {e}') from None
+  if not paths:
+    raise DrumsRnnError(f'no {split!r} files listed in {info!r}')
+  return sorted(paths)
+
+
+def _pieces(path, steps_per_quarter):
+  """Quantized NoteSequences of one MIDI file (split at time changes)."""
+  import note_seq  # pylint: disable=import-outside-toplevel
+  from note_seq import sequences_lib  # pylint: disable=import-outside-toplevel
+  try:
+    sequence = note_seq.midi_file_to_note_sequence(path)
+  except Exception as e:  # note-seq raises several types for bad files
+    raise DrumsRnnError(f'cannot read MIDI file {path!r}: {e}') from None
+  pieces = []
+  for piece in sequences_lib.split_note_sequence_on_time_changes(sequence):
+    try:
+      pieces.append(sequences_lib.quantize_note_sequence(piece, steps_per_quarter))
+    except Exception as e:  # e.g. negative times, bad tempo
+      logging.warning('skipping a piece of %s: %s', path, e)
+  return pieces
+
+
+def read_drum_patterns(paths, steps_per_quarter=4, drum_encoding=encoding_lib.DRUM_KIT):
+  """Reads MIDI files into DrumPatterns.
+
+  Each file is split at tempo / time-signature changes and quantized; each
+  piece with drum notes gives one pattern from the bar of its first drum
+  onset to the end of the bar of its last one. Unreadable files and pieces
+  whose bar is not a whole number of steps are skipped with a warning.
+
+  Returns:
+    (patterns, skipped) where skipped counts the reasons things were left out.
+  """
+  patterns, skipped = [], {'unreadable file': 0, 'no drum notes': 0, 'fractional bar': 0}
+  for path in paths:
+    try:
+      pieces = _pieces(path, steps_per_quarter)
+    except DrumsRnnError as e:
+      logging.warning('%s', e)
+      skipped['unreadable file'] += 1
+      continue
+    for index, piece in enumerate(pieces):
+      numerator, denominator = 4, 4
+      if piece.time_signatures:
+        numerator = piece.time_signatures[0].numerator
+        denominator = piece.time_signatures[0].denominator
+      steps_per_bar = steps_per_quarter * 4 * numerator / denominator
+      if steps_per_bar != int(steps_per_bar) or steps_per_bar <= 0:
+        skipped['fractional bar'] += 1
+        continue
+      steps_per_bar = int(steps_per_bar)
+      notes = [(n.quantized_start_step, n.pitch) for n in piece.notes if n.is_drum]
+      if not notes:
+        skipped['no drum notes'] += 1
+        continue
+      onset_steps = np.array([s for s, _ in notes], dtype=np.int64)
+      pitches = np.array([p for _, p in notes], dtype=np.int64)
+      start = (onset_steps.min() // steps_per_bar) * steps_per_bar
+      end = -(-(onset_steps.max() + 1) // steps_per_bar) * steps_per_bar
+      classes = drum_encoding.classes_from_onsets(onset_steps - start, pitches, int(end - start))
+      source = path if len(pieces) == 1 else f'{path}#{index}'
+      patterns.append(DrumPattern(classes, numerator, denominator, steps_per_quarter, source))
+  return patterns, skipped
+
+
+def load_patterns(paths, what, steps_per_quarter=4):
+  """`read_drum_patterns` that raises a clear error when nothing usable is found."""
+  patterns, skipped = read_drum_patterns(paths, steps_per_quarter)
+  reasons = ', '.join(f'{v} {k}' for k, v in skipped.items() if v)
+  logging.info('%s: %d drum patterns from %d MIDI files%s', what, len(patterns), len(paths),
+               f' (skipped: {reasons})' if reasons else '')
+  if not patterns:
+    raise DrumsRnnError(f'{what}: no drum tracks in {len(paths)} MIDI file(s)'
+                        + (f' (skipped: {reasons})' if reasons else ''))
+  return patterns
+
+
+# --- features and set comparison ---------------------------------------------
+
+def pattern_features(patterns: Sequence[DrumPattern]) -> List[Dict]:
+  """`metrics.compute_features` of each pattern, on its own meter."""
+  return [metrics.compute_features(p.classes, p.steps_per_bar, p.steps_per_beat) for p in patterns]
+
+
+@dataclasses.dataclass
+class SetComparison:
+  """Everything `drums_rnn_evaluate` reports about two sets of patterns."""
+  reference_label: str
+  evaluated_label: str
+  reference_count: int
+  evaluated_count: int
+  reference_stats: Dict[str, tuple]
+  evaluated_stats: Dict[str, tuple]
+  comparisons: Dict[str, metrics.FeatureComparison]
+
+  def rows(self):
+    """Table rows: one per feature, vector features followed by their components."""
+    rows = []
+    for feature in metrics.FEATURES:
+      comparison = self.comparisons[feature.name]
+      names = ([feature.name] if feature.size == 1
+               else [f'{feature.name}/{label}' for label in feature.labels])
+      if feature.size > 1:
+        rows.append({'feature': feature.name, 'overlap': comparison.overlap, 'kl': comparison.kl})
+      for name in names:
+        ref, ev = self.reference_stats[name], self.evaluated_stats[name]
+        row = {'feature': name if feature.size == 1 else '  ' + name,
+               'reference_mean': ref[0], 'reference_std': ref[1], 'reference_n': ref[2],
+               'evaluated_mean': ev[0], 'evaluated_std': ev[1], 'evaluated_n': ev[2]}
+        if feature.size == 1:
+          row.update(overlap=comparison.overlap, kl=comparison.kl)
+        rows.append(row)
+    return rows
+
+
+def compare_pattern_sets(reference, evaluated, reference_label='reference',
+                         evaluated_label='evaluated'):
+  """Features of both sets and their Yang & Lerch comparison."""
+  if len(reference) < 2 or len(evaluated) < 2:
+    raise DrumsRnnError(f'need at least 2 drum tracks in each set to compare distributions, got '
+                        f'{len(reference)} ({reference_label}) and {len(evaluated)} ({evaluated_label})')
+  ref_features = pattern_features(reference)
+  ev_features = pattern_features(evaluated)
+  return SetComparison(reference_label, evaluated_label, len(reference), len(evaluated),
+                       metrics.set_statistics(ref_features), metrics.set_statistics(ev_features),
+                       metrics.compare_sets(ref_features, ev_features))
+
+
+def _fmt(value, digits=3):
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return ''
+  return f'{value:.{digits}f}'
+
+
+def format_table(comparison: SetComparison, likelihood=None, credit=None):
+  """A readable text table of a SetComparison (and a likelihood, if given)."""
+  out = io.StringIO()
+  if comparison is not None:
+    ref = f'{comparison.reference_label} (n={comparison.reference_count})'
+    ev = f'{comparison.evaluated_label} (n={comparison.evaluated_count})'
+    width = max(34, max(len(r['feature']) for r in comparison.rows()) + 2)
+    out.write(f'{"feature":<{width}}{ref[:22]:>22}  {ev[:22]:>22}  {"overlap":>8}  {"KL":>8}\n')
+    out.write(f'{"":<{width}}{"mean +- std":>22}  {"mean +- std":>22}  {"(OA)":>8}  {"":>8}\n')
+    out.write('-' * (width + 66) + '\n')
+    for row in comparison.rows():
+      cells = []
+      for side in ('reference', 'evaluated'):
+        mean = row.get(f'{side}_mean')
+        cells.append('' if mean is None else f'{_fmt(mean)} +- {_fmt(row[f"{side}_std"])}')
+      out.write(f'{row["feature"]:<{width}}{cells[0]:>22}  {cells[1]:>22}  '
+                f'{_fmt(row.get("overlap")):>8}  {_fmt(row.get("kl")):>8}\n')
+    out.write('overlap (OA) and KL compare the intra-set distance distribution of the reference with '
+              'the inter-set one\n(Yang & Lerch 2020): OA near 1 and KL near 0 = the evaluated set is '
+              'distributed like the reference.\n')
+  if likelihood is not None:
+    out.write(f'\nmodel likelihood on {likelihood.label}: {likelihood.num_tracks} tracks, '
+              f'{likelihood.num_steps} predicted steps\n')
+    out.write(f'  mean log-likelihood per step: {likelihood.mean_log_likelihood:.4f} nats\n')
+    out.write(f'  perplexity per step:          {likelihood.perplexity:.4f}\n')
+    out.write(f'  accuracy (argmax = label):    {likelihood.accuracy:.4f}\n')
+  if credit:
+    out.write(f'\nData: {credit}\n')
+  return out.getvalue()
+
+
+CSV_COLUMNS = ('feature', 'reference_mean', 'reference_std', 'reference_n', 'evaluated_mean',
+               'evaluated_std', 'evaluated_n', 'overlap', 'kl')
+
+
+def _json_number(value):
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  return value
+
+
+def write_csv(path, comparison=None, likelihood=None):
+  """Writes the table as CSV (atomically); likelihood rows go in `evaluated_*`."""
+  rows = [dict(r, feature=r['feature'].strip()) for r in comparison.rows()] if comparison else []
+  if likelihood is not None:
+    rows.append({'feature': 'model/mean_log_likelihood_per_step',
+                 'evaluated_mean': likelihood.mean_log_likelihood, 'evaluated_n': likelihood.num_steps})
+    rows.append({'feature': 'model/perplexity', 'evaluated_mean': likelihood.perplexity,
+                 'evaluated_n': likelihood.num_steps})
+    rows.append({'feature': 'model/accuracy', 'evaluated_mean': likelihood.accuracy,
+                 'evaluated_n': likelihood.num_steps})
+  with io_utils.atomic_output(path) as tmp:
+    with open(tmp, 'w', newline='', encoding='utf-8') as f:
+      writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+      writer.writeheader()
+      for row in rows:
+        writer.writerow({k: ('' if _json_number(row.get(k)) is None else row.get(k)) for k in CSV_COLUMNS})
+  logging.info('wrote %s', path)
+  return path
+
+
+def to_json_dict(comparison=None, likelihood=None, credit=None):
+  """A JSON-ready dict of the results (NaN becomes null)."""
+  result = {}
+  if comparison is not None:
+    result['reference'] = {'label': comparison.reference_label, 'num_tracks': comparison.reference_count}
+    result['evaluated'] = {'label': comparison.evaluated_label, 'num_tracks': comparison.evaluated_count}
+    result['features'] = {
+        r['feature'].strip(): {k: _json_number(v) for k, v in r.items() if k != 'feature'}
+        for r in comparison.rows()}
+    result['method'] = ('per feature: Euclidean distances within the reference set (intra), within the '
+                        'evaluated set and between the sets (inter); Gaussian KDE of each; overlap = area '
+                        'under min(intra_reference, inter); kl = KL(intra_reference || inter) in nats '
+                        '(Yang & Lerch 2020)')
+  if likelihood is not None:
+    result['likelihood'] = dataclasses.asdict(likelihood)
+  if credit:
+    result['credit'] = credit
+  return result
+
+
+def write_json(path, comparison=None, likelihood=None, credit=None):
+  data = json.dumps(to_json_dict(comparison, likelihood, credit), indent=2, allow_nan=False)
+  io_utils.write_bytes_atomic(path, (data + '\n').encode('utf-8'))
+  logging.info('wrote %s', path)
+  return path
+
+
+def write_distance_plots(plot_dir, comparison: SetComparison):
+  """One PNG per feature of the three distance distributions; returns the paths."""
+  from drums_rnn import plotting  # pylint: disable=import-outside-toplevel
+  io_utils.ensure_dir(plot_dir)
+  paths = []
+  for name, feature_comparison in comparison.comparisons.items():
+    paths.append(plotting.plot_distance_distributions(
+        feature_comparison, os.path.join(plot_dir, f'{name}.png'),
+        comparison.reference_label, comparison.evaluated_label))
+  logging.info('wrote %d distance plots to %s', len(paths), plot_dir)
+  return paths
+
+
+# --- shuffled-steps baseline -------------------------------------------------
+
+def shuffle_patterns(patterns: Sequence[DrumPattern], seed=0) -> List[DrumPattern]:
+  """Each pattern with its steps randomly permuted (one seeded generator for all)."""
+  rng = np.random.default_rng(seed)
+  return [dataclasses.replace(p, classes=p.classes[rng.permutation(p.classes.shape[0])],
+                              source=f'shuffled:{p.source}') for p in patterns]
+
+
+def pattern_to_note_sequence(pattern: DrumPattern, qpm=120.0,
+                             drum_encoding=encoding_lib.DRUM_KIT, velocity=100):
+  """A NoteSequence of drum notes (one step long, velocity 100) for a pattern."""
+  from note_seq.protobuf import music_pb2  # pylint: disable=import-outside-toplevel
+  sequence = music_pb2.NoteSequence()
+  sequence.ticks_per_quarter = 220
+  sequence.tempos.add(qpm=qpm, time=0.0)
+  sequence.time_signatures.add(numerator=pattern.numerator, denominator=pattern.denominator, time=0.0)
+  step_seconds = 60.0 / qpm / pattern.steps_per_quarter
+  grid = metrics.hit_grid(pattern.classes, drum_encoding.num_drum_types)
+  steps, drums = np.nonzero(grid)
+  pitches = np.asarray(drum_encoding.decode_pitches)[drums]
+  for step, pitch in zip(steps.tolist(), pitches.tolist()):
+    sequence.notes.add(pitch=pitch, velocity=velocity, start_time=step * step_seconds,
+                       end_time=(step + 1) * step_seconds, is_drum=True, instrument=9)
+  sequence.total_time = pattern.classes.shape[0] * step_seconds
+  return sequence
+
+
+def write_patterns_midi(patterns: Sequence[DrumPattern], output_dir, qpm=120.0, prefix='pattern'):
+  """Writes each pattern as `<output_dir>/<prefix>_<i>.mid` (atomically)."""
+  import note_seq  # pylint: disable=import-outside-toplevel
+  io_utils.ensure_dir(output_dir)
+  width = len(str(max(len(patterns) - 1, 0)))
+  paths = []
+  for i, pattern in enumerate(patterns):
+    path = os.path.join(output_dir, f'{prefix}_{i:0{width}d}.mid')
+    with io_utils.atomic_output(path) as tmp:
+      note_seq.sequence_proto_to_midi_file(pattern_to_note_sequence(pattern, qpm), tmp)
+    paths.append(path)
+  logging.info('wrote %d MIDI files to %s', len(paths), output_dir)
+  return paths
+
+
+# --- model likelihood ---------------------------------------------------------
+
+@dataclasses.dataclass
+class Likelihood:
+  """How well a model predicts a set of drum tracks.
+
+  Attributes:
+    label: what was scored.
+    num_tracks: drum tracks scored.
+    num_steps: predicted steps (a track of N steps predicts N - 1).
+    mean_log_likelihood: mean over all predicted steps of log p(label), nats.
+    perplexity: exp(-mean_log_likelihood).
+    accuracy: fraction of steps whose most likely class is the label.
+  """
+  label: str
+  num_tracks: int
+  num_steps: int
+  mean_log_likelihood: float
+  perplexity: float
+  accuracy: float
+
+
+def load_model(run_dir=None, bundle_file=None, hparams=''):
+  """(config, hparams, model) from a run directory / checkpoint or a .mag bundle.
+
+  `hparams` (a `--hparams` string) only adjusts a bundle (e.g. the layer
+  sizes of a custom model); a run directory records its own.
+  """
+  if bool(run_dir) == bool(bundle_file):
+    raise DrumsRnnError('give exactly one of --run_dir and --bundle_file to score with a model')
+  if bundle_file:
+    if not os.path.isfile(bundle_file):
+      raise DrumsRnnError(f'bundle file {bundle_file!r} does not exist')
+    from drums_rnn import bundle as bundle_lib  # pylint: disable=import-outside-toplevel
+    config, hp, model, _ = bundle_lib.load_bundle(bundle_file, hparams or '')
+    return config, hp, model
+  if not os.path.exists(run_dir) and not os.path.exists(run_dir + '.index'):
+    raise DrumsRnnError(f'--run_dir {run_dir!r} does not exist')
+  try:
+    from drums_rnn import bundle as bundle_lib  # pylint: disable=import-outside-toplevel
+    loader = bundle_lib.load_checkpoint_model  # also reads Magenta checkpoints
+  except (ImportError, AttributeError):
+    loader = None
+  if loader is not None and not os.path.isdir(run_dir):
+    return loader(run_dir, None, hparams or '')
+  from drums_rnn import run_dir as run_dir_lib  # pylint: disable=import-outside-toplevel
+  if hparams:
+    logging.warning('--hparams is ignored with --run_dir: the run directory records its own')
+  return run_dir_lib.load_model(run_dir)
+
+
+def extract_model_tracks(paths, config, what='MIDI files'):
+  """Class-index drum tracks of MIDI files, exactly as the model's dataset sees them.
+
+  Each file is read with note-seq and cut into drum tracks by Magenta's rules
+  (:func:`drums_rnn.extraction.extract_drum_tracks`: split at time changes,
+  quantize at the config's steps per quarter, tracks of at least 7 bars, ends
+  at 1-bar silences, truncated to 512 steps). Unreadable files are skipped
+  with a warning.
+  """
+  import note_seq  # pylint: disable=import-outside-toplevel
+  from drums_rnn import extraction  # pylint: disable=import-outside-toplevel
+  stats = extraction.ExtractionStats()
+  tracks = []
+  for path in paths:
+    try:
+      sequence = note_seq.midi_file_to_note_sequence(path)
+    except Exception as e:  # note-seq raises several types for bad files
+      logging.warning('skipping unreadable MIDI file %s: %s', path, e)
+      continue
+    tracks += [t.classes for t in extraction.extract_drum_tracks(sequence, config, stats=stats)]
+  logging.info('%s: %d drum tracks from %d files (%s)', what, len(tracks), len(paths),
+               ', '.join(f'{k}: {v}' for k, v in extraction.format_stats(stats).items()))
+  tracks = [np.asarray(t, np.int64) for t in tracks if len(t) >= 2]
+  if not tracks:
+    raise DrumsRnnError(f'{what}: no drum tracks (Magenta extraction: at least 7 bars) in '
+                        f'{len(paths)} MIDI file(s)')
+  return tracks
+
+
+def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32):
+  """Per track: (sum of log p(label), number of predicted steps, correct argmaxes).
+
+  Tracks are sorted by length and run in padded batches; the model is causal,
+  so padding at the end of a track does not change its earlier outputs, and
+  padded steps are masked out.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, drum_encoding.input_size], tf.float32),
+                                tf.TensorSpec([None, None], tf.int64)],
+               reduce_retracing=True)
+  def score(inputs, labels):
+    logits, _ = model(inputs, training=False)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    picked = tf.gather(log_probs, labels, batch_dims=2)
+    correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32)
+    return picked, correct
+
+  order = np.argsort([t.shape[0] for t in tracks], kind='stable')
+  sums = np.zeros(len(tracks))
+  counts = np.zeros(len(tracks), np.int64)
+  correct = np.zeros(len(tracks))
+  for start in range(0, len(order), batch_size):
+    batch = order[start:start + batch_size]
+    encoded = [drum_encoding.encode(tracks[i]) for i in batch]
+    length = max(e[1].shape[0] for e in encoded)
+    inputs = np.zeros((len(batch), length, drum_encoding.input_size), np.float32)
+    labels = np.zeros((len(batch), length), np.int64)
+    mask = np.zeros((len(batch), length), bool)
+    for row, (x, y) in enumerate(encoded):
+      inputs[row, :y.shape[0]] = x
+      labels[row, :y.shape[0]] = y
+      mask[row, :y.shape[0]] = True
+    picked, hit = score(tf.constant(inputs), tf.constant(labels))
+    sums[batch] = np.where(mask, picked.numpy(), 0.0).sum(axis=1)
+    counts[batch] = mask.sum(axis=1)
+    correct[batch] = np.where(mask, hit.numpy(), 0.0).sum(axis=1)
+  return sums, counts, correct
+
+
+def model_likelihood(model, config, tracks, label='tracks', batch_size=32):
+  """Mean log-likelihood per predicted step and perplexity of `tracks`."""
+  sums, counts, correct = track_log_likelihoods(model, config.encoding, tracks, batch_size)
+  total = int(counts.sum())
+  if total == 0:
+    raise DrumsRnnError(f'{label}: no predicted steps to score')
+  mean = float(sums.sum() / total)
+  return Likelihood(label, len(tracks), total, mean, float(math.exp(-mean)), float(correct.sum() / total))
