@@ -128,7 +128,7 @@ class DrumsRnnModel(tf.Module):
     self.weights = weights
 
   @classmethod
-  def from_config(cls, config, hparams, attention_layout='first_layer'):
+  def from_config(cls, config, hparams, attention_layout='first_layer', seed=None):
     """Builds the model for a `configs.DrumsRnnConfig` and its HParams."""
     if hparams.get('use_cudnn'):
       logging.warning('cuDNN LSTM no longer supported. Using regular LSTM.')
@@ -138,7 +138,8 @@ class DrumsRnnModel(tf.Module):
                attn_length=hparams.get('attn_length', 0),
                residual_connections=hparams.get('residual_connections', False),
                dropout_keep_prob=hparams.get('dropout_keep_prob', 1.0),
-               attention_layout=attention_layout)
+               attention_layout=attention_layout,
+               seed=seed)
 
   # --- structure -----------------------------------------------------------
 

@@ -1,0 +1,162 @@
+"""Reading Magenta SequenceExample TFRecords into padded batches (tf.data).
+
+Layout (Magenta's `make_sequence_example`, reference 3.6): feature list
+``inputs`` = one float_list of `input_size` floats per step, ``labels`` = one
+int64_list with one value per step; no context features.
+
+Batches are ``(inputs [B, T, input_size] float32, labels [B, T] int64,
+lengths [B] int32)``, zero-padded. T is rounded up to a multiple of
+`length_multiple` so that a compiled train step sees only a handful of
+distinct shapes (at most 512 / 64 = 8 for drum tracks) and never retraces
+once they have been seen. Padded steps have length-mask 0 and are ignored by
+the loss and metrics.
+
+Training batches are shuffled (a 500-record buffer, like Magenta's shuffle
+queue), repeat forever and drop the final partial batch (Magenta's
+``allow_smaller_final_batch=False``). Evaluation batches read every record
+once in file order and keep the last partial batch.
+"""
+
+import glob
+import os
+
+import tensorflow as tf
+
+from drums_rnn.errors import DrumsRnnError
+
+DEFAULT_LENGTH_MULTIPLE = 64
+SHUFFLE_BUFFER = 500
+
+
+def list_files(pattern):
+  """Files matching a glob (or a comma-separated list of globs), sorted."""
+  if not pattern:
+    raise DrumsRnnError('--sequence_example_file is required')
+  paths = []
+  for part in str(pattern).split(','):
+    part = part.strip()
+    if part:
+      paths.extend(sorted(glob.glob(os.path.expanduser(part))))
+  paths = [p for p in paths if os.path.isfile(p)]
+  if not paths:
+    raise DrumsRnnError(f'no files match --sequence_example_file={pattern!r}')
+  return paths
+
+
+def _first_record(paths):
+  for path in paths:
+    try:
+      for record in tf.data.TFRecordDataset(path).take(1):
+        return path, record.numpy()
+    except tf.errors.OpError as e:
+      raise DrumsRnnError(f'cannot read {path!r} as a TFRecord file: {e.message.splitlines()[0]}') from None
+  return None, None
+
+
+def check_files(paths, input_size, num_classes=None):
+  """Checks the files hold SequenceExamples whose inputs have `input_size`.
+
+  Raises:
+    DrumsRnnError: the files are empty, not SequenceExamples, or were made
+      for another config.
+  """
+  path, record = _first_record(paths)
+  if record is None:
+    raise DrumsRnnError(f'no SequenceExamples in {", ".join(paths)} (empty file)')
+  example = tf.train.SequenceExample()
+  try:
+    example.ParseFromString(record)
+  except Exception:  # noqa: BLE001  (protobuf raises its own DecodeError)
+    raise DrumsRnnError(f'{path!r} does not hold tf.train.SequenceExample records') from None
+  lists = example.feature_lists.feature_list
+  if 'inputs' not in lists or 'labels' not in lists:
+    raise DrumsRnnError(f'{path!r}: SequenceExamples lack the "inputs" and "labels" feature lists '
+                        '(make them with drums_rnn_create_dataset)')
+  steps = lists['inputs'].feature
+  if steps:
+    width = len(steps[0].float_list.value)
+    if width != input_size:
+      raise DrumsRnnError(
+          f'{path!r} has input vectors of size {width}, but the config expects {input_size}: '
+          'was the dataset made with another --config?')
+  if num_classes is not None:
+    labels = [v for f in lists['labels'].feature for v in f.int64_list.value]
+    if labels and (min(labels) < 0 or max(labels) >= num_classes):
+      raise DrumsRnnError(f'{path!r} has labels outside 0..{num_classes - 1}: '
+                          'was the dataset made with another --config?')
+
+
+def count_records(paths):
+  """Number of records in the files (one fast pass, no parsing)."""
+  return int(tf.data.TFRecordDataset(paths).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
+def parse_fn(input_size):
+  """Returns serialized SequenceExample -> (inputs [T, n], labels [T], length)."""
+  features = {
+      'inputs': tf.io.FixedLenSequenceFeature([input_size], dtype=tf.float32),
+      'labels': tf.io.FixedLenSequenceFeature([], dtype=tf.int64),
+  }
+
+  def parse(serialized):
+    _, sequence = tf.io.parse_single_sequence_example(serialized, sequence_features=features)
+    length = tf.shape(sequence['labels'], out_type=tf.int32)[0]
+    return sequence['inputs'], sequence['labels'], length
+
+  return parse
+
+
+def _pad_time(length_multiple):
+  def pad(inputs, labels, lengths):
+    t = tf.shape(labels)[1]
+    target = (t + length_multiple - 1) // length_multiple * length_multiple
+    target = tf.maximum(target, length_multiple)
+    inputs = tf.pad(inputs, [[0, 0], [0, target - t], [0, 0]])
+    labels = tf.pad(labels, [[0, 0], [0, target - t]])
+    return inputs, labels, lengths
+  return pad
+
+
+def _batch(dataset, input_size, batch_size, drop_remainder, length_multiple):
+  dataset = dataset.padded_batch(
+      batch_size, padded_shapes=([None, input_size], [None], []), drop_remainder=drop_remainder)
+  if length_multiple and length_multiple > 1:
+    dataset = dataset.map(_pad_time(length_multiple), num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def training_dataset(paths, input_size, batch_size, seed=None,
+                     length_multiple=DEFAULT_LENGTH_MULTIPLE, shuffle_buffer=SHUFFLE_BUFFER):
+  """Endless shuffled padded batches for training."""
+  dataset = tf.data.TFRecordDataset(paths)
+  dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+  dataset = dataset.map(parse_fn(input_size), num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=seed is not None)
+  return _batch(dataset, input_size, batch_size, True, length_multiple)
+
+
+def eval_dataset(paths, input_size, batch_size, num_examples=0,
+                 length_multiple=DEFAULT_LENGTH_MULTIPLE):
+  """Every record once (or the first `num_examples`), in order, last batch partial."""
+  dataset = tf.data.TFRecordDataset(paths)
+  if num_examples:
+    dataset = dataset.take(num_examples)
+  dataset = dataset.map(parse_fn(input_size), num_parallel_calls=tf.data.AUTOTUNE)
+  return _batch(dataset, input_size, batch_size, False, length_multiple)
+
+
+def batch_from_arrays(inputs_list, labels_list, length_multiple=1):
+  """Pads lists of numpy [T_i, n] inputs and [T_i] labels into one batch."""
+  import numpy as np  # local: only this helper needs numpy
+
+  lengths = np.array([len(l) for l in labels_list], np.int32)
+  t = int(lengths.max()) if len(lengths) else 0
+  if length_multiple > 1:
+    t = max(length_multiple, -(-t // length_multiple) * length_multiple)
+  n = np.shape(inputs_list[0])[-1]
+  inputs = np.zeros((len(labels_list), t, n), np.float32)
+  labels = np.zeros((len(labels_list), t), np.int64)
+  for i, (x, y) in enumerate(zip(inputs_list, labels_list)):
+    inputs[i, :len(y)] = x
+    labels[i, :len(y)] = y
+  return inputs, labels, lengths

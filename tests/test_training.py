@@ -1,0 +1,226 @@
+"""Training and evaluation on small SequenceExample files (tiny models, few steps)."""
+
+import glob
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from drums_rnn import configs
+from drums_rnn import input_pipeline
+from drums_rnn import run_dir as run_dir_lib
+from drums_rnn import training
+from drums_rnn.errors import DrumsRnnError
+from tests import helpers
+
+TINY = 'batch_size=4,rnn_layer_sizes=[16],attn_length=4,dropout_keep_prob=1.0,learning_rate=0.01'
+
+
+def sequence_example(inputs, labels):
+  """Magenta's make_sequence_example layout."""
+  example = tf.train.SequenceExample()
+  feature_inputs = example.feature_lists.feature_list['inputs']
+  feature_labels = example.feature_lists.feature_list['labels']
+  for x, y in zip(inputs, labels):
+    feature_inputs.feature.add().float_list.value.extend(x.tolist())
+    feature_labels.feature.add().int64_list.value.append(int(y))
+  return example
+
+
+def write_examples(path, config, class_tracks):
+  with tf.io.TFRecordWriter(path) as writer:
+    for classes in class_tracks:
+      inputs, labels = config.encoding.encode(np.asarray(classes))
+      writer.write(sequence_example(inputs, labels).SerializeToString())
+  return path
+
+
+def groove_tracks(config, split, limit, max_tracks):
+  """Class tracks of real Groove performances (extraction if available)."""
+  import note_seq
+  from drums_rnn import extraction
+  tracks = []
+  for path in helpers.groove_files(split=split, beat_type='beat'):
+    sequence = note_seq.midi_file_to_note_sequence(path)
+    for track in extraction.extract_drum_tracks(sequence, config):
+      tracks.append(track.classes[:limit])
+    if len(tracks) >= max_tracks:
+      break
+  return tracks[:max_tracks]
+
+
+@pytest.fixture(scope='module')
+def groove_data(tmp_path_factory):
+  helpers.require_groove()
+  config = configs.get_config('drum_kit')
+  folder = tmp_path_factory.mktemp('groove')
+  train = write_examples(str(folder / 'training_drum_tracks.tfrecord'), config,
+                         groove_tracks(config, 'train', 128, 16))
+  evalf = write_examples(str(folder / 'eval_drum_tracks.tfrecord'), config,
+                         groove_tracks(config, 'validation', 128, 6))
+  return train, evalf
+
+
+@pytest.fixture()
+def synthetic_data(tmp_path):
+  """A repeating beat in 9-class codes (kick+hat, hat, snare+hat, hat)."""
+  config = configs.get_config('drum_kit')
+  pattern = [5, 4, 6, 4, 0, 4, 6, 4]
+  tracks = [np.array((pattern * 8)[:n]) for n in (40, 33, 21, 50, 37, 29)]
+  return write_examples(str(tmp_path / 'train.tfrecord'), config, tracks)
+
+
+def test_input_pipeline_pads_and_masks(synthetic_data):
+  config = configs.get_config('drum_kit')
+  batches = list(input_pipeline.eval_dataset([synthetic_data], 518, 4, length_multiple=16))
+  assert [b[0].shape[0] for b in batches] == [4, 2]  # last partial batch kept
+  inputs, labels, lengths = batches[0]
+  assert inputs.shape == (4, 64, 518) and labels.shape == (4, 64)
+  assert lengths.numpy().tolist() == [39, 32, 20, 49]
+  expected_inputs, expected_labels = config.encoding.encode(np.array(([5, 4, 6, 4, 0, 4, 6, 4] * 8)[:40]))
+  np.testing.assert_array_equal(inputs[0, :39].numpy(), expected_inputs)
+  np.testing.assert_array_equal(labels[0, :39].numpy(), expected_labels)
+  assert not inputs[0, 39:].numpy().any()
+  train_batch = next(iter(input_pipeline.training_dataset([synthetic_data], 518, 4, seed=1)))
+  assert train_batch[0].shape[0] == 4 and train_batch[0].shape[1] % 64 == 0
+
+
+def test_metric_sums_are_masked():
+  logits = tf.constant([[[5.0, 0.0], [0.0, 5.0], [9.0, 0.0]]])
+  labels = tf.constant([[0, 0, 1]], tf.int64)
+  sums = training.metric_sums(logits, labels, tf.constant([2]), num_classes=2)
+  metrics = training.metrics_from_sums({k: v.numpy() for k, v in sums.items()})
+  xent0 = -math.log(math.exp(5) / (math.exp(5) + 1))
+  xent1 = -math.log(1 / (math.exp(5) + 1))
+  assert metrics['loss'] == pytest.approx((xent0 + xent1) / 2, rel=1e-5)
+  assert metrics['metrics/accuracy'] == 0.5
+  assert metrics['metrics/no_event_accuracy'] == 0.5
+  assert math.isnan(metrics['metrics/event_accuracy'])
+  assert metrics['metrics/per_class_accuracy'] == 0.25  # class 1 absent counts as 0
+
+
+def test_per_tensor_clipping_and_adam_match_tf1_formulas():
+  config = configs.get_config('drum_kit')
+  hparams = config.hparams('batch_size=2,rnn_layer_sizes=[8],attn_length=0,dropout_keep_prob=1.0,'
+                           'clip_norm=1,learning_rate=0.1')
+  trainer = training.Trainer(config, hparams, seed=0)
+  before = [v.numpy().copy() for v in trainer.variables]
+  rng = np.random.default_rng(0)
+  inputs = config.encoding.inputs_from_classes(rng.integers(0, 512, 6))[None].repeat(2, 0)
+  labels = rng.integers(0, 512, (2, 6))
+  lengths = np.array([6, 4], np.int32)
+  with tf.GradientTape() as tape:
+    logits, _ = trainer.model(inputs)
+    sums = training.metric_sums(logits, tf.constant(labels), tf.constant(lengths))
+    loss = sums['xent'] / sums['steps']
+  grads = tape.gradient(loss, trainer.variables)
+  trainer.train_step(inputs, labels, lengths)
+  for g, old, var in zip(grads, before, trainer.variables):
+    g = g.numpy()
+    norm = np.sqrt((g ** 2).sum())
+    clipped = g * min(1.0, 1.0 / norm) if norm else g
+    # First Adam step: m = 0.1 g, v = 0.001 g^2, lr_t = 0.1 * sqrt(0.001) / 0.1.
+    m, v = 0.1 * clipped, 0.001 * clipped ** 2
+    expected = old - 0.1 * np.sqrt(0.001) / 0.1 * m / (np.sqrt(v) + 1e-8)
+    np.testing.assert_allclose(var.numpy(), expected, atol=1e-5)
+  assert int(trainer.step) == 1
+
+
+@pytest.mark.groove
+def test_tiny_model_learns_groove_and_resumes(groove_data, tmp_path):
+  train_file, eval_file = groove_data
+  run = str(tmp_path / 'run')
+  model_before = training.Trainer(configs.get_config('drum_kit'),
+                                  configs.get_config('drum_kit').hparams(TINY), seed=3).model
+  ll_before = training.evaluate_log_likelihood(
+      model_before, list(tf.data.TFRecordDataset(eval_file).as_numpy_iterator()))
+  assert ll_before == pytest.approx(-math.log(512), abs=0.05)
+
+  first = training.train(run, train_file, hparams=TINY, num_training_steps=30,
+                         summary_frequency=10, seed=3)
+  assert (first.start_step, first.final_step) == (0, 30)
+  assert first.checkpoint.endswith('model.ckpt-30')
+  assert first.last_metrics['loss'] < 4.5  # from ln(512) = 6.24
+
+  _, _, model = run_dir_lib.load_model(run)
+  ll_after = training.evaluate_log_likelihood(
+      model, list(tf.data.TFRecordDataset(eval_file).as_numpy_iterator()))
+  assert ll_after > ll_before + 1.5  # held-out loss falls
+
+  # Resume: same hparams are fine, the step continues, the optimizer state is restored.
+  trainer = training.Trainer(configs.get_config('drum_kit'),
+                             configs.get_config('drum_kit').hparams(TINY))
+  trainer.checkpoint.restore(first.checkpoint).assert_consumed()
+  assert int(trainer.optimizer.iterations) == 30
+  slots = [m.numpy() for m in trainer.optimizer.m]
+  assert any(np.abs(s).max() > 0 for s in slots)
+  second = training.train(run, train_file, hparams='batch_size=4', num_training_steps=40,
+                          summary_frequency=10, seed=3)
+  assert (second.start_step, second.final_step) == (30, 40)
+  assert second.checkpoint.endswith('model.ckpt-40')
+  again = training.train(run, train_file, hparams=TINY, num_training_steps=40)
+  assert again.final_step == 40  # absolute step: nothing more to do
+
+  with pytest.raises(DrumsRnnError, match=r'batch_size: saved 4, given 8'):
+    training.train(run, train_file, hparams='batch_size=8', num_training_steps=50)
+  with pytest.raises(DrumsRnnError, match='trained with --config=drum_kit'):
+    training.train(run, train_file, config_name='one_drum', num_training_steps=50)
+
+  # Summaries carry Magenta's tags.
+  tags = set()
+  for path in glob.glob(os.path.join(run, 'train', 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  assert set(training.TRAIN_TAGS) | {'global_step/sec'} <= tags
+
+  # Evaluation of a fixed checkpoint: same numbers twice, summaries in run/eval.
+  results = training.evaluate_repeatedly(run, eval_file, timeout_secs=1, interval_secs=0,
+                                         max_evaluations=1)
+  assert results[0][0] == 40
+  config, hparams = configs.get_config('drum_kit'), run_dir_lib.load_settings(run)[1]
+  evaluator = training.Evaluator(config, hparams, [eval_file])
+  step, metrics = evaluator.evaluate(second.checkpoint)
+  assert step == 40
+  assert metrics == results[0][1]
+  assert 0 < metrics['loss'] < 5.0 and 0 <= metrics['metrics/per_class_accuracy'] <= 1
+  eval_tags = set()
+  for path in glob.glob(os.path.join(run, 'eval', 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      eval_tags.update(v.tag for v in event.summary.value)
+  assert set(training.TRAIN_TAGS) | {'metrics/per_class_accuracy'} <= eval_tags
+
+
+def test_eval_waits_and_times_out_without_checkpoints(synthetic_data, tmp_path):
+  results = training.evaluate_repeatedly(str(tmp_path / 'run'), synthetic_data, timeout_secs=1,
+                                         interval_secs=0)
+  assert results == []
+
+
+def test_bad_inputs_raise_clear_errors(synthetic_data, tmp_path):
+  run = str(tmp_path / 'run')
+  with pytest.raises(DrumsRnnError, match='no files match'):
+    training.train(run, str(tmp_path / 'nothing*.tfrecord'))
+  empty = str(tmp_path / 'empty.tfrecord')
+  with tf.io.TFRecordWriter(empty):
+    pass
+  with pytest.raises(DrumsRnnError, match='empty file'):
+    training.evaluate_repeatedly(run, empty, timeout_secs=1)
+  with pytest.raises(DrumsRnnError, match='size 518, but the config expects 2'):
+    training.train(run, synthetic_data, config_name='one_drum')
+  with pytest.raises(DrumsRnnError, match="unknown hparam 'bogus'"):
+    training.train(run, synthetic_data, hparams='bogus=1')
+
+
+def test_nan_loss_stops_with_a_message(tmp_path):
+  config = configs.get_config('drum_kit')
+  inputs, labels = config.encoding.encode(np.array([1, 2, 3, 4, 5, 6]))
+  inputs[2, 3] = np.nan  # a corrupt record poisons the loss
+  path = str(tmp_path / 'nan.tfrecord')
+  with tf.io.TFRecordWriter(path) as writer:
+    for _ in range(4):
+      writer.write(sequence_example(inputs, labels).SerializeToString())
+  with pytest.raises(DrumsRnnError, match='loss is nan at step 1: training diverged'):
+    training.train(str(tmp_path / 'run'), path, hparams='batch_size=2,rnn_layer_sizes=[4]',
+                   num_training_steps=5, seed=0)
