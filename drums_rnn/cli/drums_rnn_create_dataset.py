@@ -1,8 +1,67 @@
-"""drums_rnn_create_dataset (placeholder until its issue lands)."""
+"""drums_rnn_create_dataset: NoteSequences -> training/eval SequenceExample TFRecords.
 
-import sys
+Magenta's flags (`--config`, `--input`, `--output_dir`, `--eval_ratio`,
+`--hparams`, `--log`) plus `--seed` (the train/eval split is a hash of the
+seed and each NoteSequence id, so reruns agree), `--num_workers` and
+`--split_long_tracks`. `--input` may also be a MIDI file or a directory of
+MIDI files (converted on the fly, ids as convert_dir_to_note_sequences).
+"""
+
+from absl import flags
+from absl import logging
+
+from drums_rnn.cli import common
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('config', 'drum_kit', 'Which config to use: one_drum or drum_kit.')
+flags.DEFINE_string('input', None,
+                    'TFRecord of NoteSequence protos (from convert_dir_to_note_sequences); a MIDI '
+                    'file or a directory of MIDI files also works.')
+flags.DEFINE_string('output_dir', None,
+                    'Directory for training_drum_tracks.tfrecord and eval_drum_tracks.tfrecord '
+                    '(created if missing).')
+flags.DEFINE_float('eval_ratio', 0.1,
+                   'Fraction of input NoteSequences to put in the eval set (the rest train).')
+flags.DEFINE_string('hparams', '',
+                    'Comma-separated name=value hyperparameter overrides (checked, not used '
+                    'by the dataset).')
+flags.DEFINE_string('log', 'INFO', 'Log level: DEBUG, INFO, WARN, ERROR or FATAL.')
+flags.DEFINE_integer('seed', 0,
+                     'Seed of the train/eval split: a NoteSequence goes to eval when a hash of '
+                     '(seed, its id) falls below eval_ratio. Same seed, same split, whatever '
+                     'the input order or the number of workers.')
+flags.DEFINE_integer('num_workers', 0, 'Worker processes (0 = one per CPU core).')
+flags.DEFINE_bool('split_long_tracks', False,
+                  'Cut drum tracks longer than 512 steps into bar-aligned windows of at most 512 '
+                  'steps (each at least 7 bars) instead of truncating them.')
+
+
+def main(argv):
+  del argv
+  common.set_log_level(FLAGS.log)
+  from drums_rnn import dataset  # pylint: disable=g-import-not-at-top
+  from drums_rnn.errors import DrumsRnnError  # pylint: disable=g-import-not-at-top
+  if not FLAGS.input:
+    raise DrumsRnnError('--input is required: a TFRecord of NoteSequences, a MIDI file or a '
+                        'directory of MIDI files')
+  if not FLAGS.output_dir:
+    raise DrumsRnnError('--output_dir is required')
+  summary = dataset.create_dataset(
+      FLAGS.config, FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio, seed=FLAGS.seed,
+      num_workers=FLAGS.num_workers, split_long_tracks=FLAGS.split_long_tracks,
+      hparams=FLAGS.hparams)
+  for line in summary.lines():
+    logging.info('%s', line)
+    print(line, flush=True)
+  if summary.tracks_written == 0:
+    raise DrumsRnnError(summary.empty_message())
+  return 0
 
 
 def console_main():
-  sys.stderr.write('drums_rnn_create_dataset: not yet implemented\n')
-  sys.exit(2)
+  common.run(main)
+
+
+if __name__ == '__main__':
+  console_main()
