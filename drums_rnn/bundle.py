@@ -226,6 +226,7 @@ def export_generate_graph(config, hparams, weights, attention_layout='first_laye
       saver = tf.compat.v1.train.Saver(var_list, sharded=False,
                                        write_version=tf.compat.v1.train.SaverDef.V1)
       meta = saver.export_meta_graph(clear_devices=True)
+      _zero_initial_values(meta, [v.initial_value.op.name for v in var_list.values()])
       # Loading values through placeholders keeps them out of the graph.
       feeds, assigns = {}, []
       for name, var in var_list.items():
@@ -239,6 +240,24 @@ def export_generate_graph(config, hparams, weights, attention_layout='first_laye
     with open(ckpt, 'rb') as f:
       ckpt_bytes = f.read()
   return ckpt_bytes, meta.SerializeToString()
+
+
+def _zero_initial_values(meta, node_names):
+  """Shrinks the variables' initial-value constants to all-zero fills.
+
+  The model creates its variables from numpy values, which a graph stores as
+  constants as big as the weights. Magenta never runs those initializers (it
+  restores the checkpoint), so a TensorProto holding one 0.0 (repeated to
+  the shape) keeps the graph valid at a fraction of the size.
+  """
+  wanted = set(node_names)
+  for node in meta.graph_def.node:
+    if node.name in wanted and node.op == 'Const':
+      tensor = node.attr['value'].tensor
+      shape = tf.TensorShape(tensor.tensor_shape)
+      replacement = tf.make_tensor_proto(0.0, dtype=tf.float32, shape=[1])
+      replacement.tensor_shape.CopyFrom(shape.as_proto())
+      tensor.CopyFrom(replacement)
 
 
 # --------------------------------------------------------------------------
