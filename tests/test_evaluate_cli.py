@@ -1,0 +1,229 @@
+"""evaluation.py and drums_rnn_evaluate: reading MIDI, tables, likelihood, baseline, errors."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+import note_seq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from drums_rnn import configs
+from drums_rnn import evaluation
+from drums_rnn import run_dir as run_dir_lib
+from drums_rnn.errors import DrumsRnnError
+from drums_rnn.model import DrumsRnnModel
+from tests import helpers
+
+KIT = configs.get_config('drum_kit')
+
+
+def write_midi(path, hits, **kwargs):
+  note_seq.sequence_proto_to_midi_file(helpers.drum_sequence(hits, **kwargs), str(path))
+  return str(path)
+
+
+def four_on_floor(bars, offset=0):
+  return [(offset + s, 36) for s in range(0, 16 * bars, 4)]
+
+
+def offbeat_hats(bars, offset=0):
+  return [(offset + s, 42) for s in range(1, 16 * bars, 2)]
+
+
+def make_sets(tmp_path):
+  """Two folders of 3 small MIDI files each: steady kicks vs off-beat hats."""
+  ref, gen = tmp_path / 'real', tmp_path / 'generated'
+  ref.mkdir()
+  gen.mkdir()
+  for i in range(3):
+    write_midi(ref / f'r{i}.mid', helpers.basic_beat(8 + i) + four_on_floor(1, offset=16 * (8 + i)))
+    write_midi(gen / f'g{i}.mid', offbeat_hats(8 + i))
+  return str(ref), str(gen)
+
+
+def run_cli(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  return subprocess.run([sys.executable, '-m', 'drums_rnn.cli.drums_rnn_evaluate', *args],
+                        capture_output=True, text=True, env=env, cwd=helpers.REPO_ROOT, timeout=300)
+
+
+# --- reading ------------------------------------------------------------------
+
+def test_read_drum_patterns_is_bar_aligned(tmp_path):
+  # First hit on step 21 (bar 2), last on step 40 (bar 3): the pattern spans bars 2-3.
+  path = write_midi(tmp_path / 'a.mid', [(21, 36), (24, 38), (24, 42), (40, 49)])
+  patterns, skipped = evaluation.read_drum_patterns([path])
+  assert sum(skipped.values()) == 0
+  (pattern,) = patterns
+  assert pattern.classes.shape == (32,)
+  assert pattern.steps_per_bar == 16 and pattern.steps_per_beat == 4
+  expected = np.zeros(32, np.int64)
+  expected[5], expected[8], expected[24] = 1, 2 | 4, 128
+  np.testing.assert_array_equal(pattern.classes, expected)
+
+
+def test_read_drum_patterns_meter_and_skips(tmp_path):
+  waltz = write_midi(tmp_path / 'w.mid', [(0, 36), (12, 36)], numerator=3, denominator=4)
+  compound = write_midi(tmp_path / 'c.mid', [(0, 36), (6, 38)], numerator=6, denominator=8)
+  no_drums = write_midi(tmp_path / 'n.mid', [(0, 60)], is_drum=False)
+  broken = tmp_path / 'broken.mid'
+  broken.write_bytes(b'not a midi file')
+  patterns, skipped = evaluation.read_drum_patterns([waltz, compound, no_drums, str(broken)])
+  assert [(p.steps_per_bar, p.steps_per_beat) for p in patterns] == [(12, 4), (12, 6)]
+  assert skipped['no drum notes'] == 1 and skipped['unreadable file'] == 1
+  with pytest.raises(DrumsRnnError, match='no drum tracks'):
+    evaluation.load_patterns([no_drums], 'test set')
+
+
+def test_load_model_errors(tmp_path):
+  with pytest.raises(DrumsRnnError, match='exactly one'):
+    evaluation.load_model()
+  with pytest.raises(DrumsRnnError, match='does not exist'):
+    evaluation.load_model(bundle_file=str(tmp_path / 'none.mag'))
+  with pytest.raises(DrumsRnnError, match='does not exist'):
+    evaluation.load_model(run_dir=str(tmp_path / 'missing'))
+  with pytest.raises(DrumsRnnError, match='no checkpoint'):
+    evaluation.load_model(run_dir=str(tmp_path))
+
+
+def test_list_midi_files_errors(tmp_path):
+  with pytest.raises(DrumsRnnError, match='does not exist'):
+    evaluation.list_midi_files(str(tmp_path / 'missing'))
+  with pytest.raises(DrumsRnnError, match='no MIDI files'):
+    evaluation.list_midi_files(str(tmp_path))
+
+
+def test_groove_split_files_errors(tmp_path):
+  with pytest.raises(DrumsRnnError, match='info.csv'):
+    evaluation.groove_split_files(str(tmp_path), 'test')
+  with pytest.raises(DrumsRnnError, match='unknown Groove split'):
+    evaluation.groove_split_files(str(tmp_path), 'dev')
+
+
+@pytest.mark.groove
+def test_groove_test_split_reads():
+  root = helpers.require_groove()
+  paths = evaluation.groove_split_files(root, 'test')
+  assert len(paths) == len(helpers.groove_files(split='test'))
+  patterns = evaluation.load_patterns(paths[:3], 'groove test')
+  assert len(patterns) >= 3
+  assert all(p.steps_per_bar == 16 and p.classes.any() for p in patterns)
+
+
+# --- baseline -----------------------------------------------------------------
+
+def test_shuffled_baseline_round_trips_through_midi(tmp_path):
+  patterns, _ = evaluation.read_drum_patterns([write_midi(tmp_path / 'a.mid', helpers.basic_beat(4))])
+  shuffled = evaluation.shuffle_patterns(patterns, seed=1)
+  again = evaluation.shuffle_patterns(patterns, seed=1)
+  np.testing.assert_array_equal(shuffled[0].classes, again[0].classes)
+  assert not np.array_equal(shuffled[0].classes, patterns[0].classes)
+  np.testing.assert_array_equal(np.sort(shuffled[0].classes), np.sort(patterns[0].classes))
+  paths = evaluation.write_patterns_midi(shuffled, str(tmp_path / 'out'), prefix='shuffled')
+  assert [os.path.basename(p) for p in paths] == ['shuffled_0.mid']
+  (read_back,), _ = evaluation.read_drum_patterns(paths)
+  # Reading starts at the bar of the first hit and ends with the last hit's bar.
+  first_bar = np.nonzero(shuffled[0].classes)[0][0] // 16 * 16
+  np.testing.assert_array_equal(read_back.classes,
+                                shuffled[0].classes[first_bar:first_bar + len(read_back.classes)])
+
+
+# --- likelihood ---------------------------------------------------------------
+
+def model_hparams():
+  return KIT.hparams('rnn_layer_sizes=[8],attn_length=2')
+
+
+def tiny_model(seed=0, zero=False):
+  model = DrumsRnnModel.from_config(KIT, model_hparams())
+  rng = np.random.default_rng(seed)
+  for variable in model.weights.values():
+    value = np.zeros(variable.shape) if zero else rng.normal(0, 0.3, variable.shape)
+    variable.assign(value.astype(np.float32))
+  return model
+
+
+def test_uniform_model_has_perplexity_num_classes():
+  tracks = [np.arange(20) % 7, np.arange(9) * 3]
+  result = evaluation.model_likelihood(tiny_model(zero=True), KIT, tracks)
+  assert result.num_tracks == 2 and result.num_steps == 19 + 8
+  assert result.mean_log_likelihood == pytest.approx(-math.log(512), abs=1e-5)
+  assert result.perplexity == pytest.approx(512, rel=1e-4)
+
+
+def test_batched_likelihood_equals_one_track_at_a_time():
+  model = tiny_model(seed=3)
+  rng = np.random.default_rng(4)
+  tracks = [rng.integers(0, 512, n) for n in (5, 17, 2, 11)]
+  sums, counts, _ = evaluation.track_log_likelihoods(model, KIT.encoding, tracks, batch_size=3)
+  for track, total, count in zip(tracks, sums, counts):
+    inputs, labels = KIT.encoding.encode(track)
+    logits, _ = model(inputs[None], training=False)
+    log_probs = tf.nn.log_softmax(logits[0]).numpy()
+    assert count == len(track) - 1
+    assert total == pytest.approx(log_probs[np.arange(len(labels)), labels].sum(), rel=1e-5)
+
+
+def test_extract_model_tracks_uses_magenta_rules(tmp_path):
+  long_path = write_midi(tmp_path / 'long.mid', helpers.basic_beat(8))
+  short_path = write_midi(tmp_path / 'short.mid', helpers.basic_beat(3))
+  tracks = evaluation.extract_model_tracks([long_path, short_path], KIT)
+  assert len(tracks) == 1  # 3 bars < min_bars 7
+  assert tracks[0].shape[0] == 16 * 7 + 15  # ends at its last onset (step 126)
+  with pytest.raises(DrumsRnnError, match='no drum tracks'):
+    evaluation.extract_model_tracks([short_path], KIT)
+
+
+# --- the command --------------------------------------------------------------
+
+def test_cli_compares_sets_and_scores_a_model(tmp_path):
+  ref, gen = make_sets(tmp_path)
+  model = tiny_model(seed=5)
+  run = tmp_path / 'run'
+  run_dir_lib.save_settings(run_dir_lib.train_dir(str(run)), 'drum_kit', model_hparams())
+  tf.train.Checkpoint(model=model).save(os.path.join(run_dir_lib.train_dir(str(run)), 'ckpt'))
+  out_csv, out_json = tmp_path / 'o' / 'eval.csv', tmp_path / 'o' / 'eval.json'
+  shuffled = tmp_path / 'shuffled'
+  proc = run_cli(f'--midi_dir={gen}', f'--reference_dir={ref}', f'--run_dir={run}',
+                 f'--output_csv={out_csv}', f'--output_json={out_json}',
+                 f'--plot_dir={tmp_path / "plots"}', f'--shuffled_output_dir={shuffled}', '--seed=7')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert sorted(os.listdir(shuffled)) == ['shuffled_0.mid', 'shuffled_1.mid', 'shuffled_2.mid']
+  assert 'real (n=3)' in proc.stdout and 'generated (n=3)' in proc.stdout
+  assert 'perplexity per step' in proc.stdout
+  data = json.loads(out_json.read_text())
+  # Reference: a rock beat (2 kicks a bar) for 8, 9, 10 bars plus one bar of 4 kicks.
+  expected_kick = np.mean([(2 * (8 + i) + 4) / (9 + i) for i in range(3)])
+  assert data['features']['density_kick']['reference_mean'] == pytest.approx(expected_kick)
+  assert data['features']['density_kick']['evaluated_mean'] == 0.0
+  assert data['features']['offbeat_ratio']['evaluated_mean'] == 1.0
+  assert data['features']['density_hihat']['overlap'] < 0.5
+  assert data['likelihood']['num_tracks'] == 3 and data['likelihood']['perplexity'] > 1
+  # The same likelihood as the library computes directly.
+  tracks = evaluation.extract_model_tracks(evaluation.list_midi_files(gen), KIT)
+  expected = evaluation.model_likelihood(model, KIT, tracks)
+  assert data['likelihood']['mean_log_likelihood'] == pytest.approx(expected.mean_log_likelihood, rel=1e-5)
+  with open(out_csv, newline='') as f:
+    rows = {r['feature']: r for r in csv.DictReader(f)}
+  assert float(rows['syncopation']['evaluated_mean']) == 15.0
+  assert 'class_histogram/bass drum' in rows and 'model/perplexity' in rows
+  assert len(os.listdir(tmp_path / 'plots')) == len(evaluation.metrics.FEATURES)
+
+
+@pytest.mark.parametrize('args, message', [
+    ([], 'nothing to evaluate'),
+    (['--midi_dir={tmp}/empty', '--reference_dir={tmp}/real'], 'no MIDI files'),
+])
+def test_cli_errors_exit_2_with_one_line(tmp_path, args, message):
+  make_sets(tmp_path)
+  (tmp_path / 'empty').mkdir()
+  proc = run_cli(*[a.format(tmp=tmp_path) for a in args])
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  error_lines = [line for line in proc.stderr.splitlines() if line.startswith('error: ')]
+  assert len(error_lines) == 1 and message in error_lines[0], proc.stderr[-2000:]
+  assert 'Traceback' not in proc.stderr
