@@ -180,6 +180,28 @@ def resolve_checkpoint_path(path):
   raise DrumsRnnError(f'checkpoint {path!r} not found (give the prefix, e.g. model.ckpt-1000)')
 
 
+def write_checkpoint(weights, path, version=1):
+  """Writes name -> array as a TF1 checkpoint (V1 single file or V2 prefix).
+
+  Any names may be used (e.g. Magenta's), which object-based TF2
+  checkpoints do not allow.
+  """
+  with tf.Graph().as_default() as graph:
+    feeds, assigns, var_list = {}, [], {}
+    for name, value in weights.items():
+      value = np.asarray(value)
+      var = tf.compat.v1.Variable(tf.zeros(value.shape, value.dtype), name=name, use_resource=False)
+      ph = tf.compat.v1.placeholder(var.dtype.base_dtype, value.shape)
+      assigns.append(var.assign(ph))
+      feeds[ph] = value
+      var_list[name] = var
+    write_version = (tf.compat.v1.train.SaverDef.V1 if version == 1 else tf.compat.v1.train.SaverDef.V2)
+    saver = tf.compat.v1.train.Saver(var_list, sharded=False, write_version=write_version)
+    with tf.compat.v1.Session(graph=graph) as sess:
+      sess.run(assigns, feeds)
+      return saver.save(sess, path, write_meta_graph=False, write_state=False)
+
+
 def _graph_model(config, hparams, attention_layout):
   from drums_rnn.model import DrumsRnnModel  # pylint: disable=g-import-not-at-top
   return DrumsRnnModel.from_config(config, _generate_hparams(hparams), attention_layout=attention_layout)

@@ -123,7 +123,7 @@ class BatchedSampler:
   def __init__(self, model, encoding):
     self.model = model
     self.encoding = encoding
-    self._run = tf.function(self._generate, input_signature=[
+    self._run = tf.function(self._generate, autograph=False, input_signature=[
         tf.TensorSpec([None], tf.int32),   # primer classes
         tf.TensorSpec([], tf.int32),       # num_outputs
         tf.TensorSpec([], tf.int32),       # steps to generate
