@@ -31,6 +31,7 @@ import io
 import json
 import math
 import os
+import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -109,6 +110,22 @@ def groove_split_files(groove_dir, split):
   return sorted(paths)
 
 
+class _Progress:
+  """Logs `done/total, files/s, ETA` every `every` items (reading MIDI is slow)."""
+
+  def __init__(self, total, what, every=100):
+    self.total, self.what, self.every = total, what, every
+    self.done = 0
+    self.start = time.time()
+
+  def tick(self):
+    self.done += 1
+    if self.done % self.every == 0 and self.done < self.total:
+      rate = self.done / max(time.time() - self.start, 1e-9)
+      logging.info('%d/%d %s (%.1f/s, ETA %.0f s)', self.done, self.total, self.what, rate,
+                   (self.total - self.done) / rate)
+
+
 def _pieces(path, steps_per_quarter):
   """Quantized NoteSequences of one MIDI file (split at time changes)."""
   import note_seq  # pylint: disable=import-outside-toplevel
@@ -138,7 +155,9 @@ def read_drum_patterns(paths, steps_per_quarter=4, drum_encoding=encoding_lib.DR
     (patterns, skipped) where skipped counts the reasons things were left out.
   """
   patterns, skipped = [], {'unreadable file': 0, 'no drum notes': 0, 'fractional bar': 0}
+  progress = _Progress(len(paths), 'MIDI files read')
   for path in paths:
+    progress.tick()
     try:
       pieces = _pieces(path, steps_per_quarter)
     except DrumsRnnError as e:
@@ -446,7 +465,9 @@ def extract_model_tracks(paths, config, what='MIDI files'):
   from drums_rnn import extraction  # pylint: disable=import-outside-toplevel
   stats = extraction.ExtractionStats()
   tracks = []
+  progress = _Progress(len(paths), 'MIDI files read')
   for path in paths:
+    progress.tick()
     try:
       sequence = note_seq.midi_file_to_note_sequence(path)
     except Exception as e:  # note-seq raises several types for bad files

@@ -15,11 +15,11 @@ Score MIDI under a trained model (mean log-likelihood per step, perplexity):
 
   drums_rnn_evaluate --run_dir=/tmp/drums_rnn/logdir/run1 --midi_dir=/tmp/some_midi
 
-Write a shuffled-steps baseline of the reference set, to evaluate like a
-generator's output:
+Write a shuffled-steps baseline of the reference set (a trivial generator)
+and, with --midi_dir naming the same folder, compare it with the reference:
 
   drums_rnn_evaluate --groove_dir=/data/groove --reference_split=test \
-      --shuffled_output_dir=/tmp/shuffled
+      --shuffled_output_dir=/tmp/shuffled --midi_dir=/tmp/shuffled
 """
 
 import os
@@ -97,7 +97,11 @@ def main(argv):
   if FLAGS.batch_size <= 0:
     raise DrumsRnnError(f'--batch_size must be positive, got {FLAGS.batch_size}')
 
-  midi_paths = evaluation.list_midi_files(FLAGS.midi_dir) if FLAGS.midi_dir else None
+  # --midi_dir may be the --shuffled_output_dir this run writes: list it afterwards.
+  writes_midi_dir = bool(FLAGS.midi_dir and FLAGS.shuffled_output_dir and os.path.abspath(
+      FLAGS.midi_dir) == os.path.abspath(FLAGS.shuffled_output_dir))
+  midi_paths = (evaluation.list_midi_files(FLAGS.midi_dir)
+                if FLAGS.midi_dir and not writes_midi_dir else None)
   midi_label = os.path.basename(os.path.normpath(FLAGS.midi_dir)) if FLAGS.midi_dir else None
 
   ref_patterns = None
@@ -108,6 +112,8 @@ def main(argv):
     shuffled = evaluation.shuffle_patterns(ref_patterns, FLAGS.seed)
     evaluation.write_patterns_midi(shuffled, FLAGS.shuffled_output_dir, FLAGS.qpm, prefix='shuffled')
     print(f'wrote {len(shuffled)} shuffled-steps drum tracks to {FLAGS.shuffled_output_dir}')
+    if writes_midi_dir:
+      midi_paths = evaluation.list_midi_files(FLAGS.midi_dir)
 
   comparison = None
   if midi_paths is not None and ref_patterns is not None:
