@@ -169,6 +169,21 @@ def test_batched_likelihood_equals_one_track_at_a_time():
     assert total == pytest.approx(log_probs[np.arange(len(labels)), labels].sum(), rel=1e-5)
 
 
+def test_bundle_and_checkpoint_score_like_the_model(tmp_path):
+  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel
+  model = tiny_model(seed=6)
+  tracks = [np.arange(40) % 13, np.arange(30) % 5]
+  expected = evaluation.model_likelihood(model, KIT, tracks).mean_log_likelihood
+  path = bundle.save_bundle(str(tmp_path / 'tiny.mag'), KIT, model_hparams(), model, 'test')
+  config, _, loaded = evaluation.load_model(bundle_file=path)
+  assert config.name == 'drum_kit'
+  assert evaluation.model_likelihood(loaded, config, tracks).mean_log_likelihood == pytest.approx(
+      expected, rel=1e-5)
+  with pytest.raises(DrumsRnnError, match='not a generator bundle'):
+    (tmp_path / 'bad.mag').write_bytes(b'junk')
+    evaluation.load_model(bundle_file=str(tmp_path / 'bad.mag'))
+
+
 def test_extract_model_tracks_uses_magenta_rules(tmp_path):
   long_path = write_midi(tmp_path / 'long.mid', helpers.basic_beat(8))
   short_path = write_midi(tmp_path / 'short.mid', helpers.basic_beat(3))
