@@ -190,6 +190,13 @@ def scan_tfrecord(path) -> int:
   return count
 
 
+def read_first_record(path) -> bytes:
+  """The payload of the first record (framing only; call scan_tfrecord first)."""
+  with open(path, 'rb') as f:
+    length, _ = struct.unpack('<QI', f.read(12))
+    return f.read(length)
+
+
 def iter_tfrecord(path) -> Iterator[bytes]:
   """Yields the records of a TFRecord file, checking every CRC (uses TensorFlow)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -332,8 +339,52 @@ def convert_file(input_dir, full_path, rel_path) -> List:
   return sequences
 
 
+def convert_directory(input_dir, output_file, recursive=False):
+  """convert_dir_to_note_sequences: writes input_dir's music files as NoteSequences.
+
+  Unreadable files are skipped with one warning each; files of other types
+  get Magenta's "Unable to find a converter" warning.
+
+  Returns:
+    (sequences written, files skipped as unreadable, files of other types).
+  Raises:
+    DrumsRnnError: bad directory, unwritable output, or nothing converted.
+  """
+  input_dir = os.path.expanduser(input_dir)
+  if not os.path.isdir(input_dir):
+    raise DrumsRnnError(f'--input_dir {input_dir!r} is not a directory')
+  files = list_music_files(input_dir, recursive=recursive)
+  converted = skipped = unknown = 0
+  with io_utils.atomic_output(os.path.expanduser(output_file)) as tmp:
+    with TFRecordWriter(tmp) as writer:
+      for full, rel, no_converter in files:
+        if no_converter:
+          logging.warning('Unable to find a converter for file %s', full)
+          unknown += 1
+          continue
+        try:
+          sequences = convert_file(input_dir, full, rel)
+        except DrumsRnnError as e:
+          logging.warning('skipped: %s', e)
+          skipped += 1
+          continue
+        for sequence in sequences:
+          writer.write(sequence.SerializeToString())
+          converted += 1
+        logging.debug('Converted %s.', full)
+    if converted == 0:
+      raise DrumsRnnError(
+          f'no file converted under {input_dir!r} ({skipped} unreadable, {unknown} of other '
+          'types' + ('' if recursive else '; use --recursive to include sub-directories') + ')')
+  return converted, skipped, unknown
+
+
 def _input_items(path):
-  """(kind, total, iterator of work items) for a TFRecord, a MIDI file or a directory."""
+  """(total, iterator of work items) for a TFRecord, a music file or a directory.
+
+  Everything that can be checked before the real work is checked here, so bad
+  input fails fast with one clear error.
+  """
   if not path:
     raise DrumsRnnError('--input is required: a TFRecord of NoteSequences, a MIDI file or a '
                         'directory of MIDI files')
@@ -343,17 +394,16 @@ def _input_items(path):
              if not skipped]
     if not files:
       raise DrumsRnnError(f'no MIDI, MusicXML or ABC files found under {path!r}')
-    return 'files', len(files), (('file', (path, full, rel)) for full, rel in files)
+    return len(files), (('file', (path, full, rel)) for full, rel in files)
   if not os.path.exists(path):
     raise DrumsRnnError(f'input {path!r} does not exist')
   if path.lower().endswith(MUSIC_EXTENSIONS):
-    root = os.path.dirname(os.path.abspath(path))
-    return 'files', 1, iter([('file', (root, path, os.path.basename(path)))])
+    sequences = convert_file(os.path.dirname(os.path.abspath(path)), path, os.path.basename(path))
+    return len(sequences), (('record', (s.SerializeToString(), path)) for s in sequences)
   total = scan_tfrecord(path)
-  first = next(iter_tfrecord(path))
-  parse_note_sequence(first, f'record 0 of {path!r}')
-  return 'records', total, (('record', (data, f'record {i} of {path!r}'))
-                            for i, data in enumerate(iter_tfrecord(path)))
+  parse_note_sequence(read_first_record(path), f'record 0 of {path!r}')
+  return total, (('record', (data, f'record {i} of {path!r}'))
+                 for i, data in enumerate(iter_tfrecord(path)))
 
 
 def read_note_sequences(path) -> Iterator:
@@ -364,7 +414,7 @@ def read_note_sequences(path) -> Iterator:
       NoteSequences, a single music file that cannot be read. In a directory,
       unreadable files are skipped with a warning.
   """
-  _, _, items = _input_items(path)
+  _, items = _input_items(path)
   for kind, payload in items:
     if kind == 'record':
       yield parse_note_sequence(*payload)
@@ -373,8 +423,6 @@ def read_note_sequences(path) -> Iterator:
       try:
         yield from convert_file(root, full, rel)
       except DrumsRnnError as e:
-        if os.path.isfile(path):
-          raise
         logging.warning('skipped: %s', e)
 
 
@@ -592,7 +640,7 @@ def create_dataset(config, input_path, output_dir, eval_ratio=0.1, seed=0, num_w
   io_utils.ensure_dir(output_dir)
 
   start = time.time()
-  _, total, items = _input_items(input_path)
+  total, items = _input_items(input_path)
   paths = {'training': os.path.join(output_dir, TRAINING_FILE),
            'eval': os.path.join(output_dir, EVAL_FILE)}
   summary = DatasetSummary(config=config.name, input=input_path, output_paths=paths)

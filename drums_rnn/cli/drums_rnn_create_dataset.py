@@ -8,7 +8,6 @@ MIDI files (converted on the fly, ids as convert_dir_to_note_sequences).
 """
 
 from absl import flags
-from absl import logging
 
 from drums_rnn.cli import common
 
@@ -51,9 +50,7 @@ def main(argv):
       FLAGS.config, FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio, seed=FLAGS.seed,
       num_workers=FLAGS.num_workers, split_long_tracks=FLAGS.split_long_tracks,
       hparams=FLAGS.hparams)
-  for line in summary.lines():
-    logging.info('%s', line)
-    print(line, flush=True)
+  print('\n'.join(summary.lines()), flush=True)
   if summary.tracks_written == 0:
     raise DrumsRnnError(summary.empty_message())
   return 0

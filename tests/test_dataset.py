@@ -1,0 +1,328 @@
+"""create_dataset: Magenta's SequenceExample files, reproducible splits, clear errors.
+
+The compatibility test builds the expected examples the way Magenta does:
+note-seq's splitter and quantizer, note-seq's DrumTrack extraction loop,
+note-seq's own per-step encoder-decoder, and a tf.train.SequenceExample laid
+out like pipelines_common.make_sequence_example; ours must equal them.
+"""
+
+import os
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import note_seq
+from note_seq import sequences_lib
+
+from drums_rnn import configs
+from drums_rnn import dataset
+from drums_rnn.errors import DrumsRnnError
+from tests import helpers
+from tests import test_encoding
+from tests import test_extraction
+
+KIT = configs.get_config('drum_kit')
+ONE = configs.get_config('one_drum')
+
+
+def magenta_sequence_example(inputs, labels):
+  """pipelines_common.make_sequence_example, restated."""
+  input_features = [tf.train.Feature(float_list=tf.train.FloatList(value=row)) for row in inputs]
+  label_features = [tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
+                    for label in labels]
+  feature_list = {'inputs': tf.train.FeatureList(feature=input_features),
+                  'labels': tf.train.FeatureList(feature=label_features)}
+  return tf.train.SequenceExample(feature_lists=tf.train.FeatureLists(feature_list=feature_list))
+
+
+def beat_sequences(n, bars=(9, 12, 40, 3)):
+  seqs = []
+  for i in range(n):
+    seq = helpers.drum_sequence(helpers.basic_beat(bars[i % len(bars)]), seq_id=f'/id/test/{i}')
+    seq.filename = f'beat{i}.mid'
+    seqs.append(seq)
+  return seqs
+
+
+def write_note_sequences(path, sequences):
+  with dataset.TFRecordWriter(str(path)) as writer:
+    for seq in sequences:
+      writer.write(seq.SerializeToString())
+  return str(path)
+
+
+def read_examples(path):
+  return [tf.train.SequenceExample.FromString(r)
+          for r in tf.data.TFRecordDataset(str(path)).as_numpy_iterator()]
+
+
+def read_records(path):
+  return list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
+
+
+# --- SequenceExample bytes ----------------------------------------------------------------
+
+@pytest.mark.parametrize('steps,size,top', [(1, 2, 2), (5, 518, 512), (200, 518, 512),
+                                            (0, 518, 512), (3, 20000, 1 << 40)])
+def test_serialized_bytes_equal_protobuf(steps, size, top):
+  rng = np.random.default_rng(steps)
+  inputs = rng.choice([0.0, 1.0, -1.0, 0.25], size=(steps, size)).astype(np.float32)
+  labels = rng.integers(0, top, size=steps)
+  ours = dataset.serialize_sequence_example(inputs, labels)
+  expected = magenta_sequence_example(inputs.tolist(), labels.tolist())
+  assert ours == expected.SerializeToString(deterministic=True)
+  assert dataset.make_sequence_example(inputs, labels) == expected
+
+
+def test_parse_with_magentas_reader_spec():
+  classes = KIT.encoding.classes_from_events([{36}, set(), {42, 38}, {100}, {49}])
+  inputs, labels = KIT.encoding.encode(classes)
+  data = dataset.serialize_sequence_example(inputs, labels)
+  _, parsed = tf.io.parse_single_sequence_example(data, sequence_features={
+      'inputs': tf.io.FixedLenSequenceFeature([518], tf.float32),
+      'labels': tf.io.FixedLenSequenceFeature([], tf.int64)})
+  np.testing.assert_array_equal(parsed['inputs'].numpy(), inputs)
+  np.testing.assert_array_equal(parsed['labels'].numpy(), labels)
+
+
+# --- compatibility with a note-seq built pipeline ------------------------------------------
+
+def note_seq_pipeline(sequence, config):
+  """Magenta's dataset pipeline for one NoteSequence, built from note-seq's pieces."""
+  encoder = (test_encoding.note_seq_drum_kit() if config is KIT
+             else test_encoding.note_seq_one_drum())
+  examples = []
+  for piece in sequences_lib.split_note_sequence_on_time_changes(sequence):
+    try:
+      quantized = sequences_lib.quantize_note_sequence(piece, config.steps_per_quarter)
+    except (sequences_lib.MultipleTimeSignatureError, sequences_lib.MultipleTempoError,
+            sequences_lib.BadTimeSignatureError):
+      continue
+    for track in test_extraction.reference_tracks(quantized) or []:
+      inputs, labels = encoder.encode(track)
+      examples.append(magenta_sequence_example(inputs, labels))
+  return examples
+
+
+@pytest.mark.parametrize('config', [KIT, ONE], ids=['drum_kit', 'one_drum'])
+def test_examples_equal_note_seq_pipeline(tmp_path, config):
+  sequences = beat_sequences(4)
+  sequences[1].tempos.add(time=10.0, qpm=90.0)  # a tempo change: two pieces
+  if helpers.groove_dir():
+    for path in helpers.groove_files(split='validation', limit=3):
+      sequences.append(note_seq.midi_file_to_note_sequence(path))
+  src = write_note_sequences(tmp_path / 'in.tfrecord', sequences)
+  summary = dataset.create_dataset(config, src, str(tmp_path / 'out'), eval_ratio=0.0,
+                                   num_workers=1)
+  ours = read_examples(tmp_path / 'out' / dataset.TRAINING_FILE)
+  expected = [e for s in sequences for e in note_seq_pipeline(s, config)]
+  assert len(ours) == len(expected) == summary.tracks_written > 0
+  for a, b in zip(ours, expected):
+    assert a == b
+  assert read_records(tmp_path / 'out' / dataset.EVAL_FILE) == []
+
+
+# --- create_dataset behaviour --------------------------------------------------------------
+
+def test_both_files_summary_and_counts(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(8))
+  out = tmp_path / 'new' / 'dir'
+  summary = dataset.create_dataset('drum_kit', src, str(out), eval_ratio=0.5, num_workers=1)
+  summary.check()
+  assert summary.sequences_read == 8
+  train = read_examples(out / dataset.TRAINING_FILE)
+  evals = read_examples(out / dataset.EVAL_FILE)
+  assert len(train) == summary.tracks['training'] and len(evals) == summary.tracks['eval']
+  assert summary.tracks_written == 6  # the 3-bar beats are too short
+  c = summary.stats.counts
+  assert c['drum_tracks_discarded_too_short'] == 2 and c['drum_tracks_truncated'] == 2
+  assert summary.sequences_without_tracks == 2
+  text = '\n'.join(summary.lines())
+  assert 'Read 8 NoteSequences' in text and 'discarded too short (< 7 bars): 2' in text
+  # No temporary files are left behind.
+  assert sorted(os.listdir(out)) == sorted([dataset.TRAINING_FILE, dataset.EVAL_FILE])
+
+
+def test_split_is_seeded_and_independent_of_order_and_workers(tmp_path):
+  sequences = beat_sequences(12, bars=(9,))
+  a = write_note_sequences(tmp_path / 'a.tfrecord', sequences)
+  shuffled = list(sequences)
+  random.Random(1).shuffle(shuffled)
+  b = write_note_sequences(tmp_path / 'b.tfrecord', shuffled)
+  runs = {}
+  for name, src, workers, seed in [('a1', a, 1, 0), ('a2', a, 2, 0), ('b1', b, 1, 0),
+                                   ('s5', a, 1, 5)]:
+    dataset.create_dataset('one_drum', src, str(tmp_path / name), eval_ratio=0.5,
+                           num_workers=workers, seed=seed)
+    runs[name] = {split: read_records(tmp_path / name / f) for split, f in
+                  (('training', dataset.TRAINING_FILE), ('eval', dataset.EVAL_FILE))}
+  assert runs['a1'] == runs['a2']  # same bytes, same order with 1 or 2 workers
+  assert 0 < len(runs['a1']['eval']) < 12
+  ids = lambda run, split: sorted(  # noqa: E731
+      s.id for s in sequences if dataset.split_of(s, 0, 0.5) == split)
+  assert len(ids('a1', 'eval')) == len(runs['b1']['eval']) == len(runs['a1']['eval'])
+  assert runs['s5'] != runs['a1']
+
+
+def test_eval_ratio_extremes(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(4))
+  s0 = dataset.create_dataset('drum_kit', src, str(tmp_path / 'o0'), eval_ratio=0.0, num_workers=1)
+  s1 = dataset.create_dataset('drum_kit', src, str(tmp_path / 'o1'), eval_ratio=1.0, num_workers=1)
+  assert s0.tracks['eval'] == 0 and s0.tracks['training'] == 3
+  assert s1.tracks['training'] == 0 and s1.tracks['eval'] == 3
+
+
+def test_split_long_tracks_gives_more_examples(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(4))
+  plain = dataset.create_dataset('drum_kit', src, str(tmp_path / 'p'), eval_ratio=0.0,
+                                 num_workers=1)
+  split = dataset.create_dataset('drum_kit', src, str(tmp_path / 's'), eval_ratio=0.0,
+                                 num_workers=1, split_long_tracks=True)
+  # The 40-bar beat: 512 steps + a 127-step (7-bar) window.
+  assert split.tracks_written == plain.tracks_written + 1
+  lengths = [len(e.feature_lists.feature_list['labels'].feature)
+             for e in read_examples(tmp_path / 's' / dataset.TRAINING_FILE)]
+  assert lengths == [142, 190, 511, 126]
+
+
+def test_midi_file_and_directory_input(tmp_path):
+  midi_dir = tmp_path / 'midi' / 'sub'
+  midi_dir.mkdir(parents=True)
+  for i, seq in enumerate(beat_sequences(3)):
+    note_seq.sequence_proto_to_midi_file(seq, str(midi_dir / f'{i}.mid'))
+  (midi_dir / 'broken.mid').write_bytes(b'MThd\x00\x00\x00\x06\x00\x01')
+  (tmp_path / 'midi' / 'notes.txt').write_text('not music')
+  summary = dataset.create_dataset('drum_kit', str(tmp_path / 'midi'), str(tmp_path / 'o'),
+                                   num_workers=2)
+  assert summary.sequences_read == 3 and summary.files_skipped == 1
+  assert summary.tracks_written == 3
+  single = dataset.create_dataset('drum_kit', str(midi_dir / '2.mid'), str(tmp_path / 'o2'),
+                                  num_workers=1)
+  assert single.tracks_written == 1
+  sequences = list(dataset.read_note_sequences(str(tmp_path / 'midi')))
+  assert [s.filename for s in sequences] == ['sub/0.mid', 'sub/1.mid', 'sub/2.mid']
+  assert sequences[0].collection_name == 'midi'
+  assert sequences[0].id == dataset.note_sequence_id('sub/0.mid', 'midi', 'midi')
+
+
+def test_read_note_sequences_from_tfrecord(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(3))
+  assert [s.id for s in dataset.read_note_sequences(src)] == [f'/id/test/{i}' for i in range(3)]
+  assert dataset.scan_tfrecord(src) == 3
+
+
+def test_zero_tracks_summary_explains(tmp_path):
+  seq = helpers.drum_sequence(helpers.basic_beat(10), is_drum=False)
+  src = write_note_sequences(tmp_path / 'in.tfrecord', [seq])
+  summary = dataset.create_dataset('drum_kit', src, str(tmp_path / 'o'), num_workers=1)
+  assert summary.tracks_written == 0
+  assert os.path.exists(tmp_path / 'o' / dataset.TRAINING_FILE)
+  assert os.path.exists(tmp_path / 'o' / dataset.EVAL_FILE)
+  message = summary.empty_message()
+  assert 'no drum notes' in message and 'channel 10' in message
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+def test_missing_input(tmp_path):
+  with pytest.raises(DrumsRnnError, match='does not exist'):
+    dataset.create_dataset('drum_kit', str(tmp_path / 'nope.tfrecord'), str(tmp_path / 'o'))
+
+
+def test_empty_tfrecord(tmp_path):
+  (tmp_path / 'empty.tfrecord').write_bytes(b'')
+  with pytest.raises(DrumsRnnError, match='is empty'):
+    dataset.create_dataset('drum_kit', str(tmp_path / 'empty.tfrecord'), str(tmp_path / 'o'))
+
+
+def test_not_a_tfrecord(tmp_path):
+  (tmp_path / 'text.tfrecord').write_text('hello, these are not records\n' * 3)
+  with pytest.raises(DrumsRnnError, match='not a TFRecord file'):
+    dataset.create_dataset('drum_kit', str(tmp_path / 'text.tfrecord'), str(tmp_path / 'o'))
+
+
+def test_truncated_tfrecord(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(3))
+  data = open(src, 'rb').read()
+  (tmp_path / 'cut.tfrecord').write_bytes(data[:-50])
+  with pytest.raises(DrumsRnnError, match='truncated'):
+    dataset.create_dataset('drum_kit', str(tmp_path / 'cut.tfrecord'), str(tmp_path / 'o'))
+
+
+def test_corrupt_payload_is_caught_and_outputs_untouched(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(3))
+  data = bytearray(open(src, 'rb').read())
+  data[-30] ^= 0xFF  # inside the last record's payload: only its CRC notices
+  (tmp_path / 'bad.tfrecord').write_bytes(bytes(data))
+  with pytest.raises(DrumsRnnError, match='corrupt at record 2'):
+    dataset.create_dataset('drum_kit', str(tmp_path / 'bad.tfrecord'), str(tmp_path / 'o'),
+                           num_workers=1)
+  assert os.listdir(tmp_path / 'o') == []
+
+
+def test_wrong_proto_is_detected(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(2))
+  dataset.create_dataset('drum_kit', src, str(tmp_path / 'o'), eval_ratio=0.0, num_workers=1)
+  with pytest.raises(DrumsRnnError, match='not a NoteSequence|does not look like a NoteSequence'):
+    dataset.create_dataset('drum_kit', str(tmp_path / 'o' / dataset.TRAINING_FILE),
+                           str(tmp_path / 'o2'))
+  labels_only = tf.train.SequenceExample()
+  labels_only.feature_lists.feature_list['labels'].feature.add().int64_list.value.append(1)
+  with dataset.TFRecordWriter(str(tmp_path / 'se.tfrecord')) as w:
+    w.write(labels_only.SerializeToString())
+  with pytest.raises(DrumsRnnError, match='NoteSequence'):
+    dataset.create_dataset('drum_kit', str(tmp_path / 'se.tfrecord'), str(tmp_path / 'o3'))
+
+
+def test_unreadable_single_midi(tmp_path):
+  (tmp_path / 'text.mid').write_text('this is not a MIDI file')
+  with pytest.raises(DrumsRnnError, match='cannot read'):
+    dataset.create_dataset('drum_kit', str(tmp_path / 'text.mid'), str(tmp_path / 'o'))
+
+
+def test_unwritable_output_dir(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(1))
+  (tmp_path / 'file').write_text('x')
+  with pytest.raises(DrumsRnnError, match='cannot create directory'):
+    dataset.create_dataset('drum_kit', src, str(tmp_path / 'file' / 'out'))
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(config='three_drum'), 'unknown config'),
+    (dict(eval_ratio=1.5), 'eval_ratio'),
+    (dict(hparams='batch_sise=3'), 'batch_sise'),
+    (dict(num_workers=-2), 'num_workers'),
+])
+def test_bad_arguments(tmp_path, kwargs, match):
+  args = dict(config='drum_kit', input_path='unused', output_dir=str(tmp_path / 'o'))
+  args.update(kwargs)
+  with pytest.raises(DrumsRnnError, match=match):
+    dataset.create_dataset(**args)
+
+
+def test_convert_directory_ids_and_skips(tmp_path):
+  root = tmp_path / 'coll'
+  (root / 'a' / 'b').mkdir(parents=True)
+  seqs = beat_sequences(3)
+  note_seq.sequence_proto_to_midi_file(seqs[0], str(root / 'top.mid'))
+  note_seq.sequence_proto_to_midi_file(seqs[1], str(root / 'a' / 'one.MIDI'))
+  note_seq.sequence_proto_to_midi_file(seqs[2], str(root / 'a' / 'b' / 'two.mid'))
+  (root / 'a' / 'bad.mid').write_bytes(b'MThd garbage')
+  (root / 'readme.txt').write_text('x')
+  out = tmp_path / 'deep' / 'notes.tfrecord'
+  assert dataset.convert_directory(str(root), str(out), recursive=True) == (3, 1, 1)
+  got = [note_seq.NoteSequence.FromString(r) for r in read_records(out)]
+  assert [s.filename for s in got] == ['top.mid', 'a/one.MIDI', 'a/b/two.mid']
+  for s in got:
+    assert s.collection_name == 'coll' and s.notes
+    assert s.id == dataset.note_sequence_id(s.filename, 'coll', 'midi')
+  assert got[0].id.startswith('/id/midi/coll/') and len(got[0].id) == len('/id/midi/coll/') + 40
+  assert dataset.convert_directory(str(root), str(out), recursive=False) == (1, 0, 1)
+  with pytest.raises(DrumsRnnError, match='is not a directory'):
+    dataset.convert_directory(str(root / 'nothing'), str(out))
+  (root / 'a' / 'b' / 'two.mid').unlink()
+  with pytest.raises(DrumsRnnError, match='no file converted'):
+    dataset.convert_directory(str(root / 'a'), str(tmp_path / 'none.tfrecord'))
+  assert not (tmp_path / 'none.tfrecord').exists()
