@@ -322,7 +322,7 @@ def test_convert_directory_ids_and_skips(tmp_path):
   assert dataset.convert_directory(str(root), str(out), recursive=False) == (1, 0, 1)
   with pytest.raises(DrumsRnnError, match='is not a directory'):
     dataset.convert_directory(str(root / 'nothing'), str(out))
-  (root / 'a' / 'b' / 'two.mid').unlink()
+  (root / 'a' / 'one.MIDI').unlink()
   with pytest.raises(DrumsRnnError, match='no file converted'):
     dataset.convert_directory(str(root / 'a'), str(tmp_path / 'none.tfrecord'))
   assert not (tmp_path / 'none.tfrecord').exists()
