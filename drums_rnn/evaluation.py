@@ -278,7 +278,9 @@ def format_table(comparison: SetComparison, likelihood=None, credit=None):
               'the inter-set one\n(Yang & Lerch 2020): OA near 1 and KL near 0 = the evaluated set is '
               'distributed like the reference.\n')
   if likelihood is not None:
-    out.write(f'\nmodel likelihood on {likelihood.label}: {likelihood.num_tracks} tracks, '
+    left_out = (f' ({likelihood.nonfinite_tracks} more left out: non-finite model outputs)'
+                if likelihood.nonfinite_tracks else '')
+    out.write(f'\nmodel likelihood on {likelihood.label}: {likelihood.num_tracks} tracks{left_out}, '
               f'{likelihood.num_steps} predicted steps\n')
     out.write(f'  mean log-likelihood per step: {likelihood.mean_log_likelihood:.4f} nats\n')
     out.write(f'  perplexity per step:          {likelihood.perplexity:.4f}\n')
@@ -332,7 +334,7 @@ def to_json_dict(comparison=None, likelihood=None, credit=None):
                         'under min(intra_reference, inter); kl = KL(intra_reference || inter) in nats '
                         '(Yang & Lerch 2020)')
   if likelihood is not None:
-    result['likelihood'] = dataclasses.asdict(likelihood)
+    result['likelihood'] = {k: _json_number(v) for k, v in dataclasses.asdict(likelihood).items()}
   if credit:
     result['credit'] = credit
   return result
@@ -414,6 +416,7 @@ class Likelihood:
     mean_log_likelihood: mean over all predicted steps of log p(label), nats.
     perplexity: exp(-mean_log_likelihood).
     accuracy: fraction of steps whose most likely class is the label.
+    nonfinite_tracks: tracks left out because their score was not finite.
   """
   label: str
   num_tracks: int
@@ -421,6 +424,7 @@ class Likelihood:
   mean_log_likelihood: float
   perplexity: float
   accuracy: float
+  nonfinite_tracks: int = 0
 
 
 def load_model(run_dir=None, bundle_file=None, hparams=''):
@@ -525,10 +529,21 @@ def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32):
 
 
 def model_likelihood(model, config, tracks, label='tracks', batch_size=32):
-  """Mean log-likelihood per predicted step and perplexity of `tracks`."""
+  """Mean log-likelihood per predicted step and perplexity of `tracks`.
+
+  A track whose score is not finite (the model's activations overflowed,
+  e.g. an untrained attention model on a long track) is left out of the
+  means, counted in `nonfinite_tracks` and warned about.
+  """
   sums, counts, correct = track_log_likelihoods(model, config.encoding, tracks, batch_size)
-  total = int(counts.sum())
+  finite = np.isfinite(sums)
+  if not finite.all():
+    logging.warning('%s: %d of %d tracks gave a non-finite log-likelihood (the model\'s outputs '
+                    'overflowed); they are left out', label, int((~finite).sum()), len(tracks))
+  total = int(counts[finite].sum())
   if total == 0:
-    raise DrumsRnnError(f'{label}: no predicted steps to score')
-  mean = float(sums.sum() / total)
-  return Likelihood(label, len(tracks), total, mean, float(math.exp(-mean)), float(correct.sum() / total))
+    raise DrumsRnnError(f'{label}: no predicted steps with a finite log-likelihood to score')
+  mean = float(sums[finite].sum() / total)
+  perplexity = math.exp(-mean) if -mean < 700 else float('inf')
+  return Likelihood(label, int(finite.sum()), total, mean, perplexity,
+                    float(correct[finite].sum() / total), int((~finite).sum()))

@@ -156,6 +156,20 @@ def test_uniform_model_has_perplexity_num_classes():
   assert result.perplexity == pytest.approx(512, rel=1e-4)
 
 
+def test_overflowing_tracks_are_left_out_and_counted():
+  # A large attention output projection makes the attention window's linear
+  # recurrence blow up: a long track overflows, a short one does not.
+  model = tiny_model(seed=7)
+  name = [n for n in model.weights if n.endswith('attn_output_projection/kernel')][0]
+  model.weights[name].assign(model.weights[name] * 0 + 20.0)
+  short, long = np.arange(4) % 3, np.arange(200) % 3
+  result = evaluation.model_likelihood(model, KIT, [short, long])
+  assert result.nonfinite_tracks == 1 and result.num_tracks == 1 and result.num_steps == 3
+  assert math.isfinite(result.mean_log_likelihood)
+  with pytest.raises(DrumsRnnError, match='finite'):
+    evaluation.model_likelihood(model, KIT, [long])
+
+
 def test_batched_likelihood_equals_one_track_at_a_time():
   model = tiny_model(seed=3)
   rng = np.random.default_rng(4)
