@@ -11,6 +11,12 @@ distinct shapes (at most 512 / 64 = 8 for drum tracks) and never retraces
 once they have been seen. Padded steps have length-mask 0 and are ignored by
 the loss and metrics.
 
+With `num_one_hot` (the config's num_classes) the inputs come as
+:class:`~drums_rnn.model.CompactInputs` -- the index of the one-hot part plus
+the remaining features -- which the model consumes with a gather instead of a
+large matmul; records whose first `num_one_hot` values are not one-hot stop
+the pipeline with an InvalidArgumentError naming the problem.
+
 Training batches are shuffled (a 500-record buffer, like Magenta's shuffle
 queue), repeat forever and drop the final partial batch (Magenta's
 ``allow_smaller_final_batch=False``). Evaluation batches read every record
@@ -23,6 +29,7 @@ import os
 import tensorflow as tf
 
 from drums_rnn.errors import DrumsRnnError
+from drums_rnn.model import CompactInputs
 
 DEFAULT_LENGTH_MULTIPLE = 64
 SHUFFLE_BUFFER = 500
@@ -106,43 +113,82 @@ def parse_fn(input_size):
   return parse
 
 
+NOT_ONE_HOT = 'SequenceExample inputs are not one-hot in their first values'
+
+
+def compact_inputs(inputs, num_one_hot):
+  """Dense [..., n] inputs -> CompactInputs (classes -1 for all-zero rows).
+
+  Raises (when run) InvalidArgumentError if a row's first `num_one_hot`
+  values are neither one-hot nor all zero.
+  """
+  hot = inputs[..., :num_one_hot]
+  top = tf.reduce_max(hot, -1)
+  ok = (tf.reduce_min(hot, -1) >= 0.0) & (
+      ((top == 1.0) & (tf.reduce_sum(hot, -1) == 1.0)) | (top == 0.0))
+  check = tf.debugging.Assert(tf.reduce_all(ok), [NOT_ONE_HOT])
+  with tf.control_dependencies([check]):
+    classes = tf.where(top > 0.0, tf.argmax(hot, -1, output_type=tf.int32), -1)
+  return CompactInputs(classes, inputs[..., num_one_hot:])
+
+
+def _compact_fn(num_one_hot):
+  def compact(inputs, labels, length):
+    return compact_inputs(inputs, num_one_hot), labels, length
+  return compact
+
+
 def _pad_time(length_multiple):
+  def pad_to(x, target, value=0):
+    t = tf.shape(x)[1]
+    paddings = [[0, 0], [0, target - t]] + [[0, 0]] * (len(x.shape) - 2)
+    return tf.pad(x, paddings, constant_values=value)
+
   def pad(inputs, labels, lengths):
     t = tf.shape(labels)[1]
-    target = (t + length_multiple - 1) // length_multiple * length_multiple
-    target = tf.maximum(target, length_multiple)
-    inputs = tf.pad(inputs, [[0, 0], [0, target - t], [0, 0]])
-    labels = tf.pad(labels, [[0, 0], [0, target - t]])
-    return inputs, labels, lengths
+    target = tf.maximum((t + length_multiple - 1) // length_multiple * length_multiple,
+                        length_multiple)
+    if isinstance(inputs, CompactInputs):
+      inputs = CompactInputs(pad_to(inputs.classes, target, -1), pad_to(inputs.extras, target))
+    else:
+      inputs = pad_to(inputs, target)
+    return inputs, pad_to(labels, target), lengths
   return pad
 
 
-def _batch(dataset, input_size, batch_size, drop_remainder, length_multiple):
-  dataset = dataset.padded_batch(
-      batch_size, padded_shapes=([None, input_size], [None], []), drop_remainder=drop_remainder)
+def _batch(dataset, input_size, batch_size, drop_remainder, length_multiple, num_one_hot):
+  if num_one_hot:
+    dataset = dataset.map(_compact_fn(num_one_hot), num_parallel_calls=tf.data.AUTOTUNE)
+    shapes = (CompactInputs([None], [None, input_size - num_one_hot]), [None], [])
+    values = (CompactInputs(tf.constant(-1, tf.int32), 0.0), tf.constant(0, tf.int64), 0)
+  else:
+    shapes = ([None, input_size], [None], [])
+    values = None
+  dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=values,
+                                 drop_remainder=drop_remainder)
   if length_multiple and length_multiple > 1:
     dataset = dataset.map(_pad_time(length_multiple), num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def training_dataset(paths, input_size, batch_size, seed=None,
+def training_dataset(paths, input_size, batch_size, seed=None, num_one_hot=None,
                      length_multiple=DEFAULT_LENGTH_MULTIPLE, shuffle_buffer=SHUFFLE_BUFFER):
   """Endless shuffled padded batches for training."""
   dataset = tf.data.TFRecordDataset(paths)
   dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
   dataset = dataset.map(parse_fn(input_size), num_parallel_calls=tf.data.AUTOTUNE,
                         deterministic=seed is not None)
-  return _batch(dataset, input_size, batch_size, True, length_multiple)
+  return _batch(dataset, input_size, batch_size, True, length_multiple, num_one_hot)
 
 
-def eval_dataset(paths, input_size, batch_size, num_examples=0,
+def eval_dataset(paths, input_size, batch_size, num_examples=0, num_one_hot=None,
                  length_multiple=DEFAULT_LENGTH_MULTIPLE):
   """Every record once (or the first `num_examples`), in order, last batch partial."""
   dataset = tf.data.TFRecordDataset(paths)
   if num_examples:
     dataset = dataset.take(num_examples)
   dataset = dataset.map(parse_fn(input_size), num_parallel_calls=tf.data.AUTOTUNE)
-  return _batch(dataset, input_size, batch_size, False, length_multiple)
+  return _batch(dataset, input_size, batch_size, False, length_multiple, num_one_hot)
 
 
 def batch_from_arrays(inputs_list, labels_list, length_multiple=1):

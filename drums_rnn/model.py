@@ -53,6 +53,24 @@ from drums_rnn.errors import DrumsRnnError
 FORGET_BIAS = 1.0
 ATTENTION_LAYOUTS = ('first_layer', 'whole_stack')
 
+class CompactInputs(collections.namedtuple('CompactInputs', ['classes', 'extras'])):
+  """Model inputs whose leading part is one-hot, given by the hot index.
+
+  `classes` [B, T] int32 is the index of the 1.0 in the first
+  `input_size - extras_width` columns (-1 for an all-zero row, e.g. padding);
+  `extras` [B, T, extras_width] float32 holds the remaining columns (drum_kit's
+  binary counters; width 0 for one_drum). The first layer then gathers kernel
+  rows instead of multiplying by a mostly-zero matrix: for drum_kit that
+  removes a [B*T, 518] x [518, 1024] matmul (and its gradient) per batch.
+  `DrumsRnnModel.__call__` accepts it wherever it accepts dense inputs.
+  """
+
+  def to_dense(self, input_size):
+    extras = tf.convert_to_tensor(self.extras, tf.float32)
+    one_hot = tf.one_hot(self.classes, input_size - extras.shape[-1], dtype=tf.float32)
+    return tf.concat([one_hot, extras], -1)
+
+
 _Layer = collections.namedtuple(
     '_Layer', ['index', 'size', 'input_size', 'prefix', 'projection', 'residual', 'attention'])
 
@@ -412,31 +430,40 @@ class DrumsRnnModel(tf.Module):
     """Runs a batch of sequences.
 
     Args:
-      inputs: [B, T, input_size] float32.
+      inputs: [B, T, input_size] float32, or :class:`CompactInputs`.
       state: initial state (default zeros).
       training: applies dropout when True.
     Returns:
       (logits [B, T, num_classes], final_state).
     """
-    inputs = tf.convert_to_tensor(inputs, tf.float32)
-    batch_size = tf.shape(inputs)[0]
+    if isinstance(inputs, CompactInputs) and self.whole_stack:
+      inputs = inputs.to_dense(self.input_size)
+    if isinstance(inputs, CompactInputs):
+      classes = tf.convert_to_tensor(inputs.classes, tf.int32)
+      batch_size, num_steps = tf.shape(classes)[0], tf.shape(classes)[1]
+      xs = CompactInputs(tf.transpose(classes),
+                         tf.transpose(tf.convert_to_tensor(inputs.extras, tf.float32), [1, 0, 2]))
+    else:
+      inputs = tf.convert_to_tensor(inputs, tf.float32)
+      batch_size, num_steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
+      xs = tf.transpose(inputs, [1, 0, 2])  # time-major [T, B, n]
     state = self.zero_state(batch_size) if state is None else self._complete_state(state)
-    xs = tf.transpose(inputs, [1, 0, 2])  # time-major [T, B, n]
     if self.whole_stack:
       outputs, final_state = self._scan_steps(xs, state, training)
     else:
       outputs, final_state = self._run_layers(xs, state, training)
     logits = self._logits(tf.reshape(outputs, [-1, outputs.shape[-1]]))
-    logits = tf.reshape(logits, [tf.shape(xs)[0], batch_size, self.num_classes])
+    logits = tf.reshape(logits, [num_steps, batch_size, self.num_classes])
     return tf.transpose(logits, [1, 0, 2]), final_state
 
   def _scan_steps(self, xs, state, training):
     """Generic time loop over `step` maths (used for the whole_stack layout)."""
     num_steps = tf.shape(xs)[0]
     outputs = tf.TensorArray(tf.float32, size=num_steps)
+    xs = _unstack(xs)
 
     def body(t, outputs, state):
-      out, new_state = self._whole_stack_step(xs[t], state, training)
+      out, new_state = self._whole_stack_step(xs.read(t), state, training)
       return t + 1, outputs.write(t, out), new_state
 
     _, outputs, state = tf.while_loop(lambda t, *_: t < num_steps, body, (0, outputs, state))
@@ -469,7 +496,7 @@ class DrumsRnnModel(tf.Module):
   def _project_seq(self, layer, xs):
     if not layer.projection:
       return xs
-    return _time_matmul(xs, *self._projection_weights(layer))
+    return _input_matmul(xs, *self._projection_weights(layer))
 
   def _projection_weights(self, layer):
     p = layer.prefix[:-len('attention_cell_wrapper/')] if layer.attention else layer.prefix
@@ -479,13 +506,13 @@ class DrumsRnnModel(tf.Module):
     kernel = self._w(layer.prefix + 'basic_lstm_cell/kernel')
     bias = self._w(layer.prefix + 'basic_lstm_cell/bias')
     n_in = layer.input_size
-    gates_x = _time_matmul(xs, kernel[:n_in], bias)   # [T, B, 4n]
+    gates_x = _unstack(_input_matmul(xs, kernel[:n_in], bias))   # [T, B, 4n]
     recurrent = kernel[n_in:]
-    num_steps = tf.shape(xs)[0]
+    num_steps = gates_x.size()
     outputs = tf.TensorArray(tf.float32, size=num_steps)
 
     def body(t, outputs, c, h):
-      c, h = _lstm(gates_x[t] + tf.matmul(h, recurrent), c)
+      c, h = _lstm(gates_x.read(t) + tf.matmul(h, recurrent), c)
       return t + 1, outputs.write(t, h), c, h
 
     _, outputs, c, h = tf.while_loop(lambda t, *_: t < num_steps, body,
@@ -502,15 +529,15 @@ class DrumsRnnModel(tf.Module):
     # x' = x W1 + a W2 + b_in; gates = x' K1 + h K2 + b. Fold W into K so the
     # x part is one matmul for all steps and the loop does [a, h] @ M.
     k1 = kernel[:n_in]
-    gates_x = _time_matmul(xs, tf.matmul(in_kernel[:n_in], k1),
-                           tf.linalg.matvec(k1, in_bias, transpose_a=True) + bias)
+    gates_x = _unstack(_input_matmul(xs, tf.matmul(in_kernel[:n_in], k1),
+                                    tf.linalg.matvec(k1, in_bias, transpose_a=True) + bias))
     recurrent = tf.concat([tf.matmul(in_kernel[n_in:], k1), kernel[n_in:]], 0)
-    num_steps = tf.shape(xs)[0]
+    num_steps = gates_x.size()
     outputs = tf.TensorArray(tf.float32, size=num_steps)
     c, h, attns, window, features = state
 
     def body(t, outputs, c, h, attns, window, features):
-      z = gates_x[t] + tf.matmul(tf.concat([attns, h], 1), recurrent)
+      z = gates_x.read(t) + tf.matmul(tf.concat([attns, h], 1), recurrent)
       c, h = _lstm(z, c)
       out, attns, window, features = self._attend(p, tf.concat([c, h], 1), h, window, features)
       return t + 1, outputs.write(t, out), c, h, attns, window, features
@@ -519,6 +546,27 @@ class DrumsRnnModel(tf.Module):
     _, outputs, c, h, attns, window, features = tf.while_loop(
         lambda t, *_: t < num_steps, body, loop_vars)
     return outputs.stack(), (c, h, attns, self._flat(window), self._flat(features))
+
+
+def _unstack(xs):
+  """[T, ...] -> TensorArray; reading it in a loop has a cheap gradient
+  (slicing a captured tensor instead would add a full-size zero gradient per
+  step, quadratic in T)."""
+  return tf.TensorArray(xs.dtype, size=tf.shape(xs)[0], element_shape=xs.shape[1:]).unstack(xs)
+
+
+def _input_matmul(xs, kernel, bias):
+  """xs @ kernel + bias for dense [T, B, n] or CompactInputs xs."""
+  if not isinstance(xs, CompactInputs):
+    return _time_matmul(xs, kernel, bias)
+  extras_width = xs.extras.shape[-1]
+  num_hot = kernel.shape[0] - extras_width
+  # Row num_hot of the table is zeros: the row of class -1 (padding).
+  table = tf.concat([kernel[:num_hot], tf.zeros([1, kernel.shape[1]], kernel.dtype)], 0)
+  out = tf.gather(table, tf.where(xs.classes < 0, num_hot, xs.classes)) + bias
+  if extras_width:
+    out += _time_matmul(xs.extras, kernel[num_hot:], 0.0)
+  return out
 
 
 def _time_matmul(xs, kernel, bias):

@@ -33,6 +33,7 @@ checkpoints and summaries); it is not wired to a flag because a model of this
 size trains comfortably on one machine.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -48,6 +49,7 @@ from drums_rnn import input_pipeline
 from drums_rnn import io_utils
 from drums_rnn import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
+from drums_rnn.model import CompactInputs
 from drums_rnn.model import DrumsRnnModel
 
 CHECKPOINT_PREFIX = 'model.ckpt'
@@ -228,10 +230,14 @@ class Trainer:
     strategy: a tf.distribute.Strategy (default: :func:`pick_strategy`).
     compiled: False runs the same step eagerly (the benchmark's reference).
     jit_compile: compile the step with XLA.
+    compact: feed the model CompactInputs (one-hot part as indices); dense
+      inputs given to `train_step` are converted.
   """
 
-  def __init__(self, config, hparams, seed=None, strategy=None, compiled=True, jit_compile=False):
+  def __init__(self, config, hparams, seed=None, strategy=None, compiled=True, jit_compile=False,
+               compact=True):
     self.config = config
+    self.compact = compact
     self.hparams = hparams
     self.strategy = strategy or pick_strategy()
     if seed is not None:
@@ -247,7 +253,13 @@ class Trainer:
   def _make_train_step(self, compiled, jit_compile):
     model, strategy = self.model, self.strategy
     clip_norm = float(self.hparams.clip_norm)
-    signature = [tf.TensorSpec([None, None, model.input_size], tf.float32),
+    if self.compact:
+      extras = model.input_size - self.config.encoding.num_classes
+      inputs_spec = CompactInputs(tf.TensorSpec([None, None], tf.int32),
+                                  tf.TensorSpec([None, None, extras], tf.float32))
+    else:
+      inputs_spec = tf.TensorSpec([None, None, model.input_size], tf.float32)
+    signature = [inputs_spec,
                  tf.TensorSpec([None, None], tf.int64),
                  tf.TensorSpec([None], tf.int32)]
 
@@ -277,8 +289,14 @@ class Trainer:
 
   def train_step(self, inputs, labels, lengths):
     """One optimisation step on a padded batch; returns the batch metric sums."""
-    return self._train_step(tf.convert_to_tensor(inputs, tf.float32),
-                            tf.convert_to_tensor(labels, tf.int64),
+    if isinstance(inputs, CompactInputs):
+      if not self.compact:
+        inputs = inputs.to_dense(self.model.input_size)
+    else:
+      inputs = tf.convert_to_tensor(inputs, tf.float32)
+      if self.compact:
+        inputs = input_pipeline.compact_inputs(inputs, self.config.encoding.num_classes)
+    return self._train_step(inputs, tf.convert_to_tensor(labels, tf.int64),
                             tf.convert_to_tensor(lengths, tf.int32))
 
 
@@ -319,6 +337,16 @@ class TrainResult:
   last_metrics: dict
   checkpoint: str
   stopped_by: str = ''
+
+
+@contextlib.contextmanager
+def _data_errors():
+  """Turns a bad record met while reading batches into a DrumsRnnError."""
+  try:
+    yield
+  except tf.errors.InvalidArgumentError as e:
+    lines = [l for l in str(e.message).splitlines() if l.strip()]
+    raise DrumsRnnError(f'bad SequenceExample data: {lines[0] if lines else e}') from None
 
 
 def _format_eta(seconds):
@@ -374,14 +402,14 @@ def train(run_dir, sequence_example_file, config_name='drum_kit', hparams='',
     return TrainResult(start_step, start_step, {}, manager.latest_checkpoint or '')
 
   dataset = input_pipeline.training_dataset(paths, config.encoding.input_size, hp.batch_size,
-                                            seed=seed)
+                                            seed=seed, num_one_hot=config.encoding.num_classes)
   writer = tf.summary.create_file_writer(train_path)
   last_save = time.time()
   window_start, window_step = time.time(), start_step
   metrics = {}
   stopped_by = ''
   step = start_step
-  with _StopSignal() as stop, writer.as_default():
+  with _StopSignal() as stop, writer.as_default(), _data_errors():
     for inputs, labels, lengths in dataset:
       sums = trainer.train_step(inputs, labels, lengths)
       step = int(trainer.step)
@@ -433,7 +461,8 @@ class Evaluator:
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self.checkpoint = tf.train.Checkpoint(model=self.model, step=self.step)
     self.dataset = input_pipeline.eval_dataset(
-        paths, config.encoding.input_size, batch_size or hparams.batch_size, num_eval_examples)
+        paths, config.encoding.input_size, batch_size or hparams.batch_size, num_eval_examples,
+        num_one_hot=config.encoding.num_classes)
     num_classes = config.encoding.num_classes
     no_event = config.encoding.no_event_class
     model = self.model
@@ -451,7 +480,9 @@ class Evaluator:
     status.expect_partial()
     status.assert_existing_objects_matched()
     totals = None
-    for inputs, labels, lengths in self.dataset:
+    with _data_errors():
+      batches = list(self.dataset)
+    for inputs, labels, lengths in batches:
       sums = self._batch_sums(inputs, labels, lengths)
       sums = {k: v.numpy().astype(np.float64) for k, v in sums.items()}
       totals = sums if totals is None else {k: totals[k] + sums[k] for k in totals}

@@ -339,3 +339,19 @@ def test_bad_arguments():
     DrumsRnnModel(9, 7, [8], attention_layout='sideways')
   with pytest.raises(DrumsRnnError):
     DrumsRnnModel(9, 7, [8], attn_length=2, residual_connections=True, attention_layout='whole_stack')
+
+
+@pytest.mark.parametrize('residual', [False, True])
+def test_compact_inputs_equal_dense_one_hot(residual):
+  from drums_rnn.model import CompactInputs
+  model = DrumsRnnModel(12, 8, [6, 6], attn_length=3, residual_connections=residual, seed=2)
+  model.set_magenta_weights(_random_weights(model, seed=7))
+  rng = np.random.default_rng(0)
+  classes = rng.integers(-1, 8, (3, 7)).astype(np.int32)  # -1: an all-zero (padding) row
+  extras = rng.standard_normal((3, 7, 4)).astype(np.float32)
+  compact = CompactInputs(classes, extras)
+  dense = compact.to_dense(12).numpy()
+  assert not dense[classes == -1][:, :8].any()
+  np.testing.assert_allclose(model(compact)[0].numpy(), model(dense)[0].numpy(), atol=1e-5)
+  whole = DrumsRnnModel(12, 8, [6], attn_length=2, attention_layout='whole_stack', seed=2)
+  np.testing.assert_allclose(whole(compact)[0].numpy(), whole(dense)[0].numpy(), atol=1e-6)

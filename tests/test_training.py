@@ -216,7 +216,7 @@ def test_bad_inputs_raise_clear_errors(synthetic_data, tmp_path):
 def test_nan_loss_stops_with_a_message(tmp_path):
   config = configs.get_config('drum_kit')
   inputs, labels = config.encoding.encode(np.array([1, 2, 3, 4, 5, 6]))
-  inputs[2, 3] = np.nan  # a corrupt record poisons the loss
+  inputs[2, 513] = np.nan  # a corrupt counter poisons the loss
   path = str(tmp_path / 'nan.tfrecord')
   with tf.io.TFRecordWriter(path) as writer:
     for _ in range(4):
@@ -224,3 +224,16 @@ def test_nan_loss_stops_with_a_message(tmp_path):
   with pytest.raises(DrumsRnnError, match='loss is nan at step 1: training diverged'):
     training.train(str(tmp_path / 'run'), path, hparams='batch_size=2,rnn_layer_sizes=[4]',
                    num_training_steps=5, seed=0)
+
+
+def test_inputs_that_are_not_one_hot_are_reported(tmp_path):
+  config = configs.get_config('drum_kit')
+  inputs, labels = config.encoding.encode(np.array([1, 2, 3, 4, 5, 6]))
+  inputs[1, 7] = 1.0  # two hot values
+  path = str(tmp_path / 'bad.tfrecord')
+  with tf.io.TFRecordWriter(path) as writer:
+    for _ in range(2):
+      writer.write(sequence_example(inputs, labels).SerializeToString())
+  with pytest.raises(DrumsRnnError, match='not one-hot'):
+    training.train(str(tmp_path / 'run'), path, hparams='batch_size=2,rnn_layer_sizes=[4]',
+                   num_training_steps=2)

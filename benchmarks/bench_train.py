@@ -1,0 +1,150 @@
+"""Training speed: compiled train step vs an eager run of the same step, one run.
+
+Encodes real Groove MIDI tracks (drum_kit), then times train steps at two
+settings -- Magenta's default drum_kit hparams (3x256, attention 32, batch
+128) and ``batch_size=64,rnn_layer_sizes=[64,64]`` -- for:
+
+* ``compiled``: the tf.function step used by drums_rnn_train;
+* ``xla``: the same step with XLA jit_compile (reported, used only if faster);
+* ``eager``: the identical step run op by op (the reference).
+
+Prints steps/s, examples/s and the ratios. Optionally (``--magenta``) runs
+Magenta's own ``drums_rnn_train`` on the same SequenceExample file for a few
+steps and reports its global_step/sec from its event file.
+
+The machine is shared: run the variants in one process, back to back, and
+compare ratios rather than absolute numbers.
+
+Usage:
+  python benchmarks/bench_train.py [--num_files 300] [--steps 5] [--settings small,default]
+      [--variants compiled,xla,eager] [--magenta ~/.magenta-peer/venv/bin/drums_rnn_train]
+"""
+
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import tensorflow as tf  # noqa: E402
+
+from drums_rnn import configs  # noqa: E402
+from drums_rnn import input_pipeline  # noqa: E402
+from drums_rnn import training  # noqa: E402
+
+SETTINGS = {
+    'default': '',
+    'small': 'batch_size=64,rnn_layer_sizes=[64,64]',
+}
+
+
+def encode_groove(path, num_files):
+  """Writes drum_kit SequenceExamples of Groove 'train' tracks to `path`."""
+  import note_seq
+  from drums_rnn import extraction
+  from tests import helpers
+  config = configs.get_config('drum_kit')
+  count = 0
+  with tf.io.TFRecordWriter(path) as writer:
+    for midi in helpers.groove_files(split='train', limit=num_files):
+      for track in extraction.extract_drum_tracks(note_seq.midi_file_to_note_sequence(midi), config):
+        inputs, labels = config.encoding.encode(track.classes)
+        example = tf.train.SequenceExample()
+        fi = example.feature_lists.feature_list['inputs']
+        fl = example.feature_lists.feature_list['labels']
+        for x, y in zip(inputs, labels):
+          fi.feature.add().float_list.value.extend(x.tolist())
+          fl.feature.add().int64_list.value.append(int(y))
+        writer.write(example.SerializeToString())
+        count += 1
+  return count
+
+
+def time_variant(config, hparams, batches, variant, steps):
+  trainer = training.Trainer(config, hparams, seed=0, compiled=variant != 'eager',
+                             jit_compile=variant == 'xla')
+  trainer.train_step(*batches[0])  # trace / warm up
+  start = time.perf_counter()
+  for i in range(steps):
+    trainer.train_step(*batches[(i + 1) % len(batches)])
+  return (time.perf_counter() - start) / steps
+
+
+def time_magenta(binary, record_file, hparams, steps, workdir):
+  run = os.path.join(workdir, 'magenta_run')
+  cmd = [os.path.expanduser(binary), '--config=drum_kit', f'--run_dir={run}',
+         f'--sequence_example_file={record_file}', f'--num_training_steps={steps}',
+         f'--hparams={hparams}', '--summary_frequency=1']
+  start = time.perf_counter()
+  subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  total = time.perf_counter() - start
+  rates = []
+  for path in glob.glob(os.path.join(run, 'train', 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == 'global_step/sec':
+          rates.append(value.simple_value)
+  return rates, total
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--num_files', type=int, default=300)
+  parser.add_argument('--steps', type=int, default=5)
+  parser.add_argument('--settings', default='small,default')
+  parser.add_argument('--variants', default='compiled,xla,eager')
+  parser.add_argument('--record_file', default='', help='use this SequenceExample file instead')
+  parser.add_argument('--magenta', default='', help="path of Magenta's drums_rnn_train to compare")
+  parser.add_argument('--magenta_steps', type=int, default=3)
+  args = parser.parse_args()
+
+  workdir = tempfile.mkdtemp(prefix='bench_train_')
+  record_file = args.record_file
+  if not record_file:
+    record_file = os.path.join(workdir, 'training_drum_tracks.tfrecord')
+    start = time.perf_counter()
+    count = encode_groove(record_file, args.num_files)
+    print(f'encoded {count} Groove drum tracks from {args.num_files} files '
+          f'in {time.perf_counter() - start:.1f} s')
+  config = configs.get_config('drum_kit')
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs')
+
+  for setting in args.settings.split(','):
+    hparams = config.hparams(SETTINGS[setting])
+    dataset = input_pipeline.training_dataset([record_file], config.encoding.input_size,
+                                              hparams.batch_size, seed=0)
+    batches = [tuple(t.numpy() for t in b) for b in dataset.take(max(2, min(args.steps + 1, 4)))]
+    shapes = sorted({b[0].shape[1] for b in batches})
+    mean_len = np.mean([b[2].mean() for b in batches])
+    print(f'\n[{setting}] hparams {SETTINGS[setting] or "(drum_kit defaults)"}: batch '
+          f'{hparams.batch_size}, padded lengths {shapes}, mean real length {mean_len:.0f}')
+    results = {}
+    for variant in args.variants.split(','):
+      seconds = time_variant(config, hparams, batches, variant, args.steps)
+      results[variant] = seconds
+      print(f'  {variant:9s} {seconds:8.3f} s/step  {1 / seconds:7.3f} steps/s  '
+            f'{hparams.batch_size / seconds:8.1f} examples/s')
+    if 'eager' in results:
+      for variant in results:
+        if variant != 'eager':
+          print(f'  {variant} is {results["eager"] / results[variant]:.2f}x the eager step')
+    if args.magenta:
+      rates, total = time_magenta(args.magenta, record_file, SETTINGS[setting],
+                                  args.magenta_steps, workdir)
+      if rates:
+        magenta = 1.0 / np.median(rates)
+        print(f'  magenta   {magenta:8.3f} s/step (median global_step/sec over '
+              f'{len(rates)} summaries; process wall time {total:.0f} s)')
+        for variant in results:
+          print(f'  {variant} is {magenta / results[variant]:.2f}x Magenta\'s step')
+
+
+if __name__ == '__main__':
+  main()
