@@ -19,9 +19,11 @@ area near 1, KL divergence near 0).
 """
 
 import dataclasses
+import functools
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
+from scipy import signal
 from scipy import spatial
 from scipy import stats
 
@@ -138,6 +140,24 @@ def metrical_weights(steps_per_bar=16, steps_per_beat=4):
   return weights
 
 
+@functools.lru_cache(maxsize=None)
+def _next_stronger(steps_per_bar, steps_per_beat):
+  """Per position in the bar: (distance to the next stronger position, weight gain).
+
+  The bar's own downbeat gets distance 0 (it never syncopates); the next
+  bar's downbeat outranks every position of this bar.
+  """
+  weights = metrical_weights(steps_per_bar, steps_per_beat)
+  ext = np.concatenate([weights, weights[:1] + 1])
+  distance = np.zeros(steps_per_bar, dtype=np.int64)
+  gain = np.zeros(steps_per_bar, dtype=np.int64)
+  for p in range(1, steps_per_bar):
+    d = next(d for d in range(1, steps_per_bar - p + 1) if ext[p + d] > weights[p])
+    distance[p] = d
+    gain[p] = min(ext[p + d], 0) - weights[p]
+  return distance, gain
+
+
 def syncopation(grid, steps_per_bar=16, steps_per_beat=4):
   """Longuet-Higgins & Lee syncopation per bar of the pattern's onsets.
 
@@ -152,17 +172,7 @@ def syncopation(grid, steps_per_bar=16, steps_per_beat=4):
   """
   bars = _bars(grid, steps_per_bar)
   onsets = bars.any(axis=2).reshape(-1)
-  total = onsets.shape[0]
-  weights = metrical_weights(steps_per_bar, steps_per_beat)
-  # For each position in the bar, the distance to the next stronger position
-  # (the next downbeat for the bar's own downbeat, which never syncopates).
-  ext = np.concatenate([weights, weights[:1] + 1])  # next downbeat outranks all
-  distance = np.zeros(steps_per_bar, dtype=np.int64)
-  gain = np.zeros(steps_per_bar, dtype=np.int64)
-  for p in range(1, steps_per_bar):
-    d = next(d for d in range(1, steps_per_bar - p + 1) if ext[p + d] > weights[p])
-    distance[p] = d
-    gain[p] = min(ext[p + d], 0) - weights[p]
+  distance, gain = _next_stronger(steps_per_bar, steps_per_beat)
   # Onsets counted in (n, n + d] on the looped pattern via a cumulative sum.
   looped = np.concatenate([onsets, onsets[:steps_per_bar]]).astype(np.int64)
   cum = np.concatenate([[0], np.cumsum(looped)])
@@ -232,25 +242,21 @@ class Feature:
   labels: Optional[Sequence[str]] = None  # names of a vector's components
 
 
-def _with_meter(fn, uses_beat):
-  if uses_beat:
-    return lambda g, spb, spbeat: fn(g, spb, spbeat)
-  return lambda g, spb, spbeat: fn(g, spb)
+def _density_feature(group):
+  return Feature(f'density_{group}', lambda grid, spb, beat: group_density(grid, group, spb))
 
 
-FEATURES: List[Feature] = (
-    [Feature(f'density_{group}',
-             (lambda group: lambda g, spb, spbeat: group_density(g, group, spb))(group))
-     for group in DRUM_GROUPS]
-    + [
-        Feature('class_histogram', lambda g, spb, spbeat: class_histogram(g),
-                size=NUM_DRUM_CLASSES, labels=DRUM_CLASS_NAMES),
-        Feature('syncopation', _with_meter(syncopation, True)),
-        Feature('offbeat_ratio', _with_meter(offbeat_ratio, True)),
-        Feature('symmetry', _with_meter(symmetry, False)),
-        Feature('repetition', _with_meter(repetition, False)),
-        Feature('empty_step_ratio', lambda g, spb, spbeat: empty_step_ratio(g)),
-    ])
+# The features, in table order; each fn takes (grid, steps_per_bar, steps_per_beat).
+FEATURES: List[Feature] = [
+    *[_density_feature(group) for group in DRUM_GROUPS],
+    Feature('class_histogram', lambda grid, spb, beat: class_histogram(grid),
+            size=NUM_DRUM_CLASSES, labels=DRUM_CLASS_NAMES),
+    Feature('syncopation', syncopation),
+    Feature('offbeat_ratio', offbeat_ratio),
+    Feature('symmetry', lambda grid, spb, beat: symmetry(grid, spb)),
+    Feature('repetition', lambda grid, spb, beat: repetition(grid, spb)),
+    Feature('empty_step_ratio', lambda grid, spb, beat: empty_step_ratio(grid)),
+]
 FEATURE_NAMES = [f.name for f in FEATURES]
 
 
@@ -336,42 +342,62 @@ def _bandwidth_floor(*samples):
   return 1e-3 * max(spread, 1e-2)
 
 
-def kde_curve(samples, grid, bandwidth_floor):
-  """Gaussian KDE of `samples` evaluated on `grid`.
+# Above this many (sample x grid point) kernel evaluations, KDEs are binned.
+DIRECT_KDE_LIMIT = 4_000_000
 
-  Uses scipy.stats.gaussian_kde (Scott's rule). A sample with fewer than two
-  distinct values cannot be fitted that way (its covariance is singular); it
-  gets a Gaussian kernel of width `bandwidth_floor` around each value
-  instead, so identical distances become a narrow peak rather than an error.
+
+def kde_curve(samples, grid, bandwidth_floor):
+  """Gaussian KDE of `samples` evaluated on the evenly spaced `grid`.
+
+  The kernel width is scipy.stats.gaussian_kde's (Scott's rule). A sample
+  with (almost) no spread cannot be fitted that way (its covariance is
+  singular); its kernels get the width `bandwidth_floor` instead, so
+  identical distances become a narrow peak rather than an error.
+
+  Small samples are evaluated exactly. Large ones (the ~400,000 pairwise
+  distances of a 900-track set) use linear binning onto the grid and one
+  FFT convolution with the kernel, the standard fast KDE: it uses every
+  sample and costs O(n + m log m) instead of O(n m).
   """
   samples = np.asarray(samples, np.float64)
-  std = samples.std() if samples.size else 0.0
-  if samples.size >= 2 and std > bandwidth_floor:
+  bandwidth = bandwidth_floor
+  kde = None
+  if samples.size >= 2 and samples.std() > bandwidth_floor:
     kde = stats.gaussian_kde(samples)
-    if float(np.sqrt(kde.covariance[0, 0])) >= bandwidth_floor:
-      return kde(grid)
+    bandwidth = float(np.sqrt(kde.covariance[0, 0]))
+    if bandwidth < bandwidth_floor:
+      kde, bandwidth = None, bandwidth_floor
+  if samples.size * grid.size > DIRECT_KDE_LIMIT and grid.size > 2:
+    return _binned_kde(samples, grid, bandwidth)
+  if kde is not None:
+    return kde(grid)
   values, counts = np.unique(samples, return_counts=True)
-  z = (grid[:, None] - values[None, :]) / bandwidth_floor
+  z = (grid[:, None] - values[None, :]) / bandwidth
   pdf = np.exp(-0.5 * z * z) @ (counts / counts.sum())
-  return pdf / (bandwidth_floor * np.sqrt(2 * np.pi))
+  return pdf / (bandwidth * np.sqrt(2 * np.pi))
 
 
-MAX_KDE_SAMPLES = 20000
+def _binned_kde(samples, grid, bandwidth):
+  """Gaussian KDE by linear binning onto an even grid and FFT convolution."""
+  m = grid.size
+  dx = float(grid[1] - grid[0])
+  u = np.clip((samples - grid[0]) / dx, 0.0, m - 1.0)
+  left = np.minimum(np.floor(u).astype(np.int64), m - 2)
+  frac = u - left
+  counts = (np.bincount(left, 1.0 - frac, minlength=m)
+            + np.bincount(left + 1, frac, minlength=m))
+  half = min(int(np.ceil(6.0 * bandwidth / dx)), m - 1)
+  offsets = np.arange(-half, half + 1) * dx / bandwidth
+  kernel = np.exp(-0.5 * offsets * offsets)
+  pdf = signal.fftconvolve(counts, kernel, mode='same')
+  return np.maximum(pdf, 0.0) / (samples.size * bandwidth * np.sqrt(2 * np.pi))
 
 
-def _subsample(values, max_samples, seed=0):
-  """At most `max_samples` values (a seeded random subset), to bound KDE cost."""
-  if values.size <= max_samples:
-    return values
-  return np.random.default_rng(seed).choice(values, max_samples, replace=False)
-
-
-def overlap_and_kl(reference, other, num_points=1024, max_samples=MAX_KDE_SAMPLES):
+def overlap_and_kl(reference, other, num_points=1024):
   """(overlap area, KL(reference || other)) of two distance samples' KDEs.
 
-  A sample larger than `max_samples` (e.g. the ~400,000 pairs of a
-  900-track set) is fitted on a seeded random subset of that size. Both curves are evaluated on one grid spanning both samples plus a margin
-  and normalised to integrate to 1 on it. The overlap area is the integral
+  Both curves are evaluated on one even grid spanning both samples plus a
+  margin and normalised to integrate to 1 on it. The overlap area is the integral
   of their minimum (1 = identical, 0 = disjoint). For the KL divergence the
   `other` curve is floored at 1e-10 (then renormalised) so that a reference
   mass where `other` has none gives a large finite number, not infinity.
@@ -381,8 +407,6 @@ def overlap_and_kl(reference, other, num_points=1024, max_samples=MAX_KDE_SAMPLE
   other = np.asarray(other, np.float64)
   if reference.size == 0 or other.size == 0:
     return float('nan'), float('nan')
-  reference = _subsample(reference, max_samples)
-  other = _subsample(other, max_samples)
   floor = _bandwidth_floor(reference, other)
   both = np.concatenate([reference, other])
   margin = 3 * max(both.std(), floor) + 5 * floor

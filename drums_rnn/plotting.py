@@ -111,8 +111,7 @@ def plot_distance_distributions(comparison, path, reference_label='reference',
                      both.max() + margin, 512)
     for label, values, colour, style in curves:
       if values.size:
-        fitted = metrics._subsample(values, metrics.MAX_KDE_SAMPLES)  # pylint: disable=protected-access
-        ax.plot(xs, metrics.kde_curve(fitted, xs, floor), color=colour, ls=style, lw=1.5,
+        ax.plot(xs, metrics.kde_curve(values, xs, floor), color=colour, ls=style, lw=1.5,
                 label=f'{label} (n={values.size})')
     ax.legend(fontsize=7, frameon=False)
   ax.set_xlabel('distance', fontsize=8)
