@@ -188,9 +188,24 @@ def read_drum_patterns(paths, steps_per_quarter=4, drum_encoding=encoding_lib.DR
   return patterns, skipped
 
 
-def load_patterns(paths, what, steps_per_quarter=4):
-  """`read_drum_patterns` that raises a clear error when nothing usable is found."""
+def crop_patterns(patterns: Sequence[DrumPattern], max_bars) -> List[DrumPattern]:
+  """Each pattern cut to its first `max_bars` bars (0 = unchanged).
+
+  Comparing, say, 8-bar generated outputs with whole recorded performances
+  mixes features of very different lengths; cropping the reference to the
+  same number of bars compares like with like.
+  """
+  if max_bars < 0:
+    raise DrumsRnnError(f'--max_bars must be >= 0, got {max_bars}')
+  if not max_bars:
+    return list(patterns)
+  return [dataclasses.replace(p, classes=p.classes[:max_bars * p.steps_per_bar]) for p in patterns]
+
+
+def load_patterns(paths, what, steps_per_quarter=4, max_bars=0):
+  """`read_drum_patterns` (+ `crop_patterns`) with a clear error when nothing is usable."""
   patterns, skipped = read_drum_patterns(paths, steps_per_quarter)
+  patterns = crop_patterns(patterns, max_bars)
   reasons = ', '.join(f'{v} {k}' for k, v in skipped.items() if v)
   logging.info('%s: %d drum patterns from %d MIDI files%s', what, len(patterns), len(paths),
                f' (skipped: {reasons})' if reasons else '')

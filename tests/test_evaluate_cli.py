@@ -91,6 +91,15 @@ def test_load_model_errors(tmp_path):
     evaluation.load_model(run_dir=str(tmp_path))
 
 
+def test_crop_patterns_to_first_bars(tmp_path):
+  patterns, _ = evaluation.read_drum_patterns([write_midi(tmp_path / 'a.mid', helpers.basic_beat(5))])
+  (cropped,) = evaluation.crop_patterns(patterns, 2)
+  np.testing.assert_array_equal(cropped.classes, patterns[0].classes[:32])
+  assert evaluation.crop_patterns(patterns, 0)[0].classes.shape == (80,)
+  with pytest.raises(DrumsRnnError, match='max_bars'):
+    evaluation.crop_patterns(patterns, -1)
+
+
 def test_list_midi_files_errors(tmp_path):
   with pytest.raises(DrumsRnnError, match='does not exist'):
     evaluation.list_midi_files(str(tmp_path / 'missing'))

@@ -55,6 +55,10 @@ flags.DEFINE_string('plot_dir', None,
 flags.DEFINE_string('shuffled_output_dir', None,
                     'Write a shuffled-steps copy of every reference drum track (a trivial baseline '
                     'generator) as MIDI to this folder.')
+flags.DEFINE_integer('max_bars', 0,
+                     'Compare only the first max_bars bars of every drum track of both sets (0 = '
+                     'whole tracks), e.g. 8 to compare 128-step generated outputs with Groove '
+                     'performances on equal lengths.')
 flags.DEFINE_integer('seed', 0, 'Random seed of the shuffled-steps baseline.')
 flags.DEFINE_float('qpm', 120.0, 'Tempo of the shuffled-steps MIDI files.')
 flags.DEFINE_integer('batch_size', 32, 'Drum tracks scored per model batch.')
@@ -106,7 +110,8 @@ def main(argv):
 
   ref_patterns = None
   if ref_paths is not None and (FLAGS.midi_dir or FLAGS.shuffled_output_dir):
-    ref_patterns = evaluation.load_patterns(ref_paths, f'reference ({ref_label})')
+    ref_patterns = evaluation.load_patterns(ref_paths, f'reference ({ref_label})',
+                                            max_bars=FLAGS.max_bars)
 
   if FLAGS.shuffled_output_dir:
     shuffled = evaluation.shuffle_patterns(ref_patterns, FLAGS.seed)
@@ -117,7 +122,8 @@ def main(argv):
 
   comparison = None
   if midi_paths is not None and ref_patterns is not None:
-    patterns = evaluation.load_patterns(midi_paths, f'evaluated ({midi_label})')
+    patterns = evaluation.load_patterns(midi_paths, f'evaluated ({midi_label})',
+                                        max_bars=FLAGS.max_bars)
     comparison = evaluation.compare_pattern_sets(ref_patterns, patterns, ref_label, midi_label)
 
   likelihood = None
