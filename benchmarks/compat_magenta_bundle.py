@@ -33,7 +33,6 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from drums_rnn import bundle  # noqa: E402
-from drums_rnn import configs  # noqa: E402
 from tests.helpers import basic_beat, drum_sequence  # noqa: E402
 
 PEER_BIN = os.path.expanduser('~/.magenta-peer/venv/bin')
@@ -73,7 +72,6 @@ def _run(cmd, **kw):
 
 
 def _dataset(tmp):
-  from note_seq.protobuf import music_pb2  # pylint: disable=g-import-not-at-top,unused-import
   path = os.path.join(tmp, 'notes.tfrecord')
   rng = np.random.default_rng(0)
   with tf.io.TFRecordWriter(path) as writer:
