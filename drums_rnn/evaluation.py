@@ -442,33 +442,40 @@ class Likelihood:
   nonfinite_tracks: int = 0
 
 
-def load_model(run_dir=None, bundle_file=None, hparams=''):
+def load_model(run_dir=None, bundle_file=None, hparams='', config_name=None):
   """(config, hparams, model) from a run directory / checkpoint or a .mag bundle.
 
-  `hparams` (a `--hparams` string) only adjusts a bundle (e.g. the layer
-  sizes of a custom model); a run directory records its own.
+  `run_dir` may be one of our training run directories (its saved config
+  and hparams are used), a checkpoint prefix, or a directory of Magenta TF1
+  checkpoints (its `train/` folder is searched first); Magenta checkpoints
+  take `config_name` (default drum_kit) and `hparams` (a `--hparams`
+  string), which also adjusts a bundle (e.g. the layer sizes of a custom
+  model).
   """
   if bool(run_dir) == bool(bundle_file):
     raise DrumsRnnError('give exactly one of --run_dir and --bundle_file to score with a model')
+  from drums_rnn import bundle as bundle_lib  # pylint: disable=import-outside-toplevel
+  from drums_rnn import run_dir as run_dir_lib  # pylint: disable=import-outside-toplevel
   if bundle_file:
     if not os.path.isfile(bundle_file):
       raise DrumsRnnError(f'bundle file {bundle_file!r} does not exist')
-    from drums_rnn import bundle as bundle_lib  # pylint: disable=import-outside-toplevel
     config, hp, model, _ = bundle_lib.load_bundle(bundle_file, hparams or '')
     return config, hp, model
   if not os.path.exists(run_dir) and not os.path.exists(run_dir + '.index'):
     raise DrumsRnnError(f'--run_dir {run_dir!r} does not exist')
-  try:
-    from drums_rnn import bundle as bundle_lib  # pylint: disable=import-outside-toplevel
-    loader = bundle_lib.load_checkpoint_model  # also reads Magenta checkpoints
-  except (ImportError, AttributeError):
-    loader = None
-  if loader is not None and not os.path.isdir(run_dir):
-    return loader(run_dir, None, hparams or '')
-  from drums_rnn import run_dir as run_dir_lib  # pylint: disable=import-outside-toplevel
-  if hparams:
-    logging.warning('--hparams is ignored with --run_dir: the run directory records its own')
-  return run_dir_lib.load_model(run_dir)
+  if os.path.isdir(run_dir):
+    try:
+      run_dir_lib.load_settings(run_dir)
+      ours = True
+    except DrumsRnnError:
+      ours = False
+    if ours:
+      if hparams:
+        logging.warning('--hparams is ignored with --run_dir: the run directory records its own')
+      return run_dir_lib.load_model(run_dir)
+    train = run_dir_lib.train_dir(run_dir)
+    run_dir = train if os.path.isdir(train) else run_dir
+  return bundle_lib.load_checkpoint_model(run_dir, config_name, hparams or '')
 
 
 def extract_model_tracks(paths, config, what='MIDI files'):

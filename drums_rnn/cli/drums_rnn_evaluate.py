@@ -47,7 +47,12 @@ flags.DEFINE_string('run_dir', None,
                     'Training run directory (latest checkpoint in run_dir/train) or a checkpoint '
                     'prefix: score the MIDI (--midi_dir, else the reference set) under this model.')
 flags.DEFINE_string('bundle_file', None, 'A .mag bundle to score the MIDI with, instead of --run_dir.')
-flags.DEFINE_string('hparams', '', 'Comma-separated name=value pairs adjusting a bundle\'s hparams.')
+flags.DEFINE_string('config', None,
+                    'Config (drum_kit or one_drum) of a Magenta checkpoint given as --run_dir; our run '
+                    'directories and bundles record their own. Default drum_kit.')
+flags.DEFINE_string('hparams', '',
+                    'Comma-separated name=value pairs adjusting the hparams of a bundle or of a '
+                    'Magenta checkpoint (e.g. its rnn_layer_sizes).')
 flags.DEFINE_string('output_csv', None, 'Write the results table to this CSV file.')
 flags.DEFINE_string('output_json', None, 'Write the results to this JSON file.')
 flags.DEFINE_string('plot_dir', None,
@@ -128,7 +133,8 @@ def main(argv):
 
   likelihood = None
   if use_model:
-    config, _, model = evaluation.load_model(FLAGS.run_dir, FLAGS.bundle_file, FLAGS.hparams)
+    config, _, model = evaluation.load_model(FLAGS.run_dir, FLAGS.bundle_file, FLAGS.hparams,
+                                             FLAGS.config)
     paths, label = (midi_paths, midi_label) if midi_paths is not None else (ref_paths, ref_label)
     tracks = evaluation.extract_model_tracks(paths, config, label)
     start = time.time()
