@@ -466,7 +466,8 @@ class DrumsRnnModel(tf.Module):
       out, new_state = self._whole_stack_step(xs.read(t), state, training)
       return t + 1, outputs.write(t, out), new_state
 
-    _, outputs, state = tf.while_loop(lambda t, *_: t < num_steps, body, (0, outputs, state))
+    _, outputs, state = tf.while_loop(lambda t, *_: t < num_steps, body, (0, outputs, state),
+                                      maximum_iterations=num_steps)
     return outputs.stack(), state
 
   def _run_layers(self, xs, state, training):
@@ -516,7 +517,8 @@ class DrumsRnnModel(tf.Module):
       return t + 1, outputs.write(t, h), c, h
 
     _, outputs, c, h = tf.while_loop(lambda t, *_: t < num_steps, body,
-                                     (0, outputs, state[0], state[1]))
+                                     (0, outputs, state[0], state[1]),
+                                     maximum_iterations=num_steps)
     return outputs.stack(), (c, h)
 
   def _attention_layer_seq(self, layer, xs, state):
@@ -544,7 +546,7 @@ class DrumsRnnModel(tf.Module):
 
     loop_vars = (0, outputs, c, h, attns, self._window3(window), self._window3(features))
     _, outputs, c, h, attns, window, features = tf.while_loop(
-        lambda t, *_: t < num_steps, body, loop_vars)
+        lambda t, *_: t < num_steps, body, loop_vars, maximum_iterations=num_steps)
     return outputs.stack(), (c, h, attns, self._flat(window), self._flat(features))
 
 
