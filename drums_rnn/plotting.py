@@ -29,21 +29,25 @@ def _save(fig, path, dpi):
 
 
 def plot_drum_track(pattern, path, steps_per_bar=16, steps_per_beat=4, primer_steps=0,
-                    title=None, dpi=100):
+                    title=None, dpi=100, num_drum_types=9):
   """Writes a PNG piano roll of a drum track.
 
   Args:
-    pattern: drum_kit class indices [steps] or a [steps, 9] hit grid.
+    pattern: class indices [steps] or a [steps, drum types] hit grid.
     path: the PNG to write (atomically; its folder is created).
     steps_per_bar: steps in a bar (16 = 4/4 at 4 steps per quarter).
     steps_per_beat: steps in a beat (lighter grid lines).
     primer_steps: the first steps that were given, not generated; shaded.
     title: text above the grid (defaults to the length in steps and bars).
     dpi: resolution; the width grows with the track length.
+    num_drum_types: drum types of class indices: 9 (drum_kit) or 1
+      (one_drum, steps_per_bar=8 and steps_per_beat=2 at its 2 steps per
+      quarter); ignored for a hit grid.
   Returns:
     `path`.
   """
-  grid = metrics.as_grid(pattern)
+  pattern = np.asarray(pattern)
+  grid = metrics.hit_grid(pattern, num_drum_types) if pattern.ndim == 1 else metrics.as_grid(pattern)
   steps, num_classes = grid.shape
   names = metrics.DRUM_CLASS_NAMES[:num_classes] if num_classes > 1 else ('drum',)
   width = float(np.clip(2.0 + 0.09 * max(steps, 16), 6.0, 36.0))

@@ -49,7 +49,12 @@ def test_plot_accepts_hit_grids_and_empty_tracks(tmp_path):
   assert width > 0 and height > 0
   one_drum = np.zeros((16, 1), bool)
   one_drum[::4] = True
-  png_size(plotting.plot_drum_track(one_drum, str(tmp_path / 'one.png'), steps_per_bar=8))
+  one_grid = png_size(plotting.plot_drum_track(one_drum, str(tmp_path / 'one.png'), steps_per_bar=8))
+  # one_drum class indices (0/1) draw the same single-row picture.
+  one_classes = png_size(plotting.plot_drum_track(one_drum[:, 0].astype(int), str(tmp_path / 'one2.png'),
+                                                  steps_per_bar=8, num_drum_types=1))
+  assert one_classes == one_grid
+  assert one_grid[1] < height
 
 
 def test_plot_distance_distributions(tmp_path):
