@@ -119,10 +119,11 @@ def main():
   for setting in args.settings.split(','):
     hparams = config.hparams(SETTINGS[setting])
     dataset = input_pipeline.training_dataset([record_file], config.encoding.input_size,
-                                              hparams.batch_size, seed=0)
-    batches = [tuple(t.numpy() for t in b) for b in dataset.take(max(2, min(args.steps + 1, 4)))]
-    shapes = sorted({b[0].shape[1] for b in batches})
-    mean_len = np.mean([b[2].mean() for b in batches])
+                                              hparams.batch_size, seed=0,
+                                              num_one_hot=config.encoding.num_classes)
+    batches = list(dataset.take(max(2, min(args.steps + 1, 4))))
+    shapes = sorted({int(b[1].shape[1]) for b in batches})
+    mean_len = np.mean([b[2].numpy().mean() for b in batches])
     print(f'\n[{setting}] hparams {SETTINGS[setting] or "(drum_kit defaults)"}: batch '
           f'{hparams.batch_size}, padded lengths {shapes}, mean real length {mean_len:.0f}')
     results = {}

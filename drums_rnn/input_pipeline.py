@@ -156,9 +156,13 @@ def _pad_time(length_multiple):
   return pad
 
 
-def _batch(dataset, input_size, batch_size, drop_remainder, length_multiple, num_one_hot):
+def _batch(dataset, input_size, batch_size, drop_remainder, length_multiple, num_one_hot,
+           compacted=None):
+  """Pads into batches; `compacted`: the records are already CompactInputs of that width."""
   if num_one_hot:
     dataset = dataset.map(_compact_fn(num_one_hot), num_parallel_calls=tf.data.AUTOTUNE)
+  num_one_hot = num_one_hot or compacted
+  if num_one_hot:
     shapes = (CompactInputs([None], [None, input_size - num_one_hot]), [None], [])
     values = (CompactInputs(tf.constant(-1, tf.int32), 0.0), tf.constant(0, tf.int64), 0)
   else:
@@ -173,8 +177,19 @@ def _batch(dataset, input_size, batch_size, drop_remainder, length_multiple, num
 
 def training_dataset(paths, input_size, batch_size, seed=None, num_one_hot=None,
                      length_multiple=DEFAULT_LENGTH_MULTIPLE, shuffle_buffer=SHUFFLE_BUFFER):
-  """Endless shuffled padded batches for training."""
+  """Endless shuffled padded batches for training.
+
+  With `num_one_hot`, records are parsed once and kept in memory in compact
+  form (about 14 kB per 512-step drum_kit track instead of 1 MB dense), so
+  later epochs skip protobuf parsing, which otherwise costs a good part of a
+  small model's step on a 2-core machine.
+  """
   dataset = tf.data.TFRecordDataset(paths)
+  if num_one_hot:
+    dataset = dataset.map(parse_fn(input_size), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(_compact_fn(num_one_hot), num_parallel_calls=tf.data.AUTOTUNE).cache()
+    dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    return _batch(dataset, input_size, batch_size, True, length_multiple, None, num_one_hot)
   dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
   dataset = dataset.map(parse_fn(input_size), num_parallel_calls=tf.data.AUTOTUNE,
                         deterministic=seed is not None)
