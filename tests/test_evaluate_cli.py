@@ -265,3 +265,19 @@ def test_cli_errors_exit_2_with_one_line(tmp_path, args, message):
   error_lines = [line for line in proc.stderr.splitlines() if line.startswith('error: ')]
   assert len(error_lines) == 1 and message in error_lines[0], proc.stderr[-2000:]
   assert 'Traceback' not in proc.stderr
+
+
+def test_cli_help_lists_its_flags():
+  # Through the console script when installed: there __main__ is a generated wrapper.
+  script = os.path.join(os.path.dirname(sys.executable), 'drums_rnn_evaluate')
+  if os.path.exists(script):
+    proc = subprocess.run([script, '--helpshort'], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+  else:
+    proc = run_cli('--helpshort')
+  # absl's help exits with 1.
+  assert 'Traceback' not in proc.stderr
+  for flag in ('--midi_dir', '--reference_dir', '--reference_split', '--groove_dir', '--run_dir',
+               '--bundle_file', '--output_csv', '--output_json', '--plot_dir', '--shuffled_output_dir',
+               '--max_bars'):
+    assert flag in proc.stdout + proc.stderr, flag

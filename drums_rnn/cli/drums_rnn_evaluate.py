@@ -23,6 +23,7 @@ and, with --midi_dir naming the same folder, compare it with the reference:
 """
 
 import os
+import sys
 import time
 
 from absl import flags
@@ -156,7 +157,21 @@ def main(argv):
   return 0
 
 
+def _show_help_for_this_module():
+  """Makes `--help` print this docstring and these flags under a console script.
+
+  absl's help shows the docstring of `__main__` and the flags of the module
+  named by sys.argv[0]; for a console script both are the generated wrapper.
+  """
+  main_module = sys.modules.get('__main__')
+  if main_module is not None and not main_module.__doc__:
+    main_module.__doc__ = __doc__
+  for flag in FLAGS.get_flags_for_module(__name__):
+    FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+
 def console_main():
+  _show_help_for_this_module()
   common.run(main)
 
 
