@@ -315,8 +315,11 @@ def _json_number(value):
   return value
 
 
-def write_csv(path, comparison=None, likelihood=None):
-  """Writes the table as CSV (atomically); likelihood rows go in `evaluated_*`."""
+def write_csv(path, comparison=None, likelihood=None, credit=None):
+  """Writes the table as CSV (atomically); likelihood rows go in `evaluated_*`.
+
+  A data `credit`, if given, is the last row (in the `feature` column).
+  """
   rows = [dict(r, feature=r['feature'].strip()) for r in comparison.rows()] if comparison else []
   if likelihood is not None:
     rows.append({'feature': 'model/mean_log_likelihood_per_step',
@@ -325,6 +328,8 @@ def write_csv(path, comparison=None, likelihood=None):
                  'evaluated_n': likelihood.num_steps})
     rows.append({'feature': 'model/accuracy', 'evaluated_mean': likelihood.accuracy,
                  'evaluated_n': likelihood.num_steps})
+  if credit:
+    rows.append({'feature': f'data: {credit}'})
   with io_utils.atomic_output(path) as tmp:
     with open(tmp, 'w', newline='', encoding='utf-8') as f:
       writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
@@ -403,8 +408,13 @@ def pattern_to_note_sequence(pattern: DrumPattern, qpm=120.0,
   return sequence
 
 
-def write_patterns_midi(patterns: Sequence[DrumPattern], output_dir, qpm=120.0, prefix='pattern'):
-  """Writes each pattern as `<output_dir>/<prefix>_<i>.mid` (atomically)."""
+def write_patterns_midi(patterns: Sequence[DrumPattern], output_dir, qpm=120.0, prefix='pattern',
+                        credit=None):
+  """Writes each pattern as `<output_dir>/<prefix>_<i>.mid` (atomically).
+
+  A `credit` (the source data's attribution) is written beside them as
+  CREDIT.txt.
+  """
   import note_seq  # pylint: disable=import-outside-toplevel
   io_utils.ensure_dir(output_dir)
   width = len(str(max(len(patterns) - 1, 0)))
@@ -414,6 +424,9 @@ def write_patterns_midi(patterns: Sequence[DrumPattern], output_dir, qpm=120.0, 
     with io_utils.atomic_output(path) as tmp:
       note_seq.sequence_proto_to_midi_file(pattern_to_note_sequence(pattern, qpm), tmp)
     paths.append(path)
+  if credit:
+    io_utils.write_bytes_atomic(os.path.join(output_dir, 'CREDIT.txt'),
+                                f'Derived from the {credit}\n'.encode('utf-8'))
   logging.info('wrote %d MIDI files to %s', len(paths), output_dir)
   return paths
 

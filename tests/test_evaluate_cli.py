@@ -133,8 +133,11 @@ def test_shuffled_baseline_round_trips_through_midi(tmp_path):
   np.testing.assert_array_equal(shuffled[0].classes, again[0].classes)
   assert not np.array_equal(shuffled[0].classes, patterns[0].classes)
   np.testing.assert_array_equal(np.sort(shuffled[0].classes), np.sort(patterns[0].classes))
-  paths = evaluation.write_patterns_midi(shuffled, str(tmp_path / 'out'), prefix='shuffled')
+  paths = evaluation.write_patterns_midi(shuffled, str(tmp_path / 'out'), prefix='shuffled',
+                                        credit=evaluation.GROOVE_CREDIT)
   assert [os.path.basename(p) for p in paths] == ['shuffled_0.mid']
+  assert 'Gillick' in (tmp_path / 'out' / 'CREDIT.txt').read_text()
+  assert evaluation.list_midi_files(str(tmp_path / 'out')) == paths
   (read_back,), _ = evaluation.read_drum_patterns(paths)
   # Reading starts at the bar of the first hit and ends with the last hit's bar.
   first_bar = np.nonzero(shuffled[0].classes)[0][0] // 16 * 16

@@ -121,7 +121,8 @@ def main(argv):
 
   if FLAGS.shuffled_output_dir:
     shuffled = evaluation.shuffle_patterns(ref_patterns, FLAGS.seed)
-    evaluation.write_patterns_midi(shuffled, FLAGS.shuffled_output_dir, FLAGS.qpm, prefix='shuffled')
+    evaluation.write_patterns_midi(shuffled, FLAGS.shuffled_output_dir, FLAGS.qpm, prefix='shuffled',
+                                   credit=credit)
     print(f'wrote {len(shuffled)} shuffled-steps drum tracks to {FLAGS.shuffled_output_dir}')
     if writes_midi_dir:
       midi_paths = evaluation.list_midi_files(FLAGS.midi_dir)
@@ -147,7 +148,7 @@ def main(argv):
   if comparison is not None or likelihood is not None:
     print(evaluation.format_table(comparison, likelihood, credit), end='')
   if FLAGS.output_csv and (comparison is not None or likelihood is not None):
-    evaluation.write_csv(FLAGS.output_csv, comparison, likelihood)
+    evaluation.write_csv(FLAGS.output_csv, comparison, likelihood, credit)
   if FLAGS.output_json and (comparison is not None or likelihood is not None):
     evaluation.write_json(FLAGS.output_json, comparison, likelihood, credit)
   if FLAGS.plot_dir:
