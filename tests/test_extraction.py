@@ -198,12 +198,12 @@ def random_drum_sequence(rng, spq):
 def test_random_sequences_equal_note_seq(spq):
   rng = np.random.default_rng(spq)
   total = 0
-  for _ in range(40):
+  for _ in range(15):
     q = quantized(random_drum_sequence(rng, spq), spq)
     total += assert_same_tracks(q, min_bars=2, max_steps=64)
     total += assert_same_tracks(q, min_bars=7, max_steps=512)
     total += assert_same_tracks(q, min_bars=1, max_steps=None, gap_bars=2.0)
-  assert total > 20
+  assert total > 10
 
 
 @pytest.mark.groove
@@ -260,7 +260,7 @@ def fuzz_sequence(rng):
 def test_array_pieces_equal_sequences_lib_on_fuzz():
   rng = np.random.default_rng(7)
   reasons = collections.Counter()
-  for _ in range(600):
+  for _ in range(300):
     seq = fuzz_sequence(rng)
     for spq in (2, 4):
       expected = note_seq_pieces(seq, spq)
@@ -272,7 +272,7 @@ def test_array_pieces_equal_sequences_lib_on_fuzz():
   for key in ('sequences_discarded_because_bad_time_signature',
               'sequences_discarded_because_negative_time'):
     assert reasons[key] > 0, key
-  assert reasons['pieces'] > 1000
+  assert reasons['pieces'] > 500
 
 
 @pytest.mark.groove
@@ -319,7 +319,7 @@ def test_quantize_errors_match_note_seq(time_signatures, tempos, reason):
 
 def test_extract_drum_tracks_both_paths_agree():
   rng = np.random.default_rng(3)
-  for _ in range(30):
+  for _ in range(12):
     seq = random_drum_sequence(rng, 4)
     seq.tempos.add(time=seq.total_time / 2, qpm=150.0)
     for config in (KIT, ONE):
