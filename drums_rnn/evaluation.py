@@ -32,6 +32,7 @@ import json
 import math
 import os
 import time
+import weakref
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -522,6 +523,31 @@ def extract_model_tracks(paths, config, what='MIDI files'):
   return tracks
 
 
+# One compiled scoring function per model, reused across calls.
+_SCORERS = weakref.WeakKeyDictionary()
+
+
+def _scorer(model, input_size):
+  """A tf.function (inputs [B, T, n], labels [B, T]) -> (log p(label), correct)."""
+  scorer = _SCORERS.get(model)
+  if scorer is not None:
+    return scorer
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  model_ref = weakref.ref(model)  # the cache must not keep the model alive
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, input_size], tf.float32),
+                                tf.TensorSpec([None, None], tf.int64)])
+  def score(inputs, labels):
+    logits, _ = model_ref()(inputs, training=False)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    picked = tf.gather(log_probs, labels, batch_dims=2)
+    correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32)
+    return picked, correct
+
+  _SCORERS[model] = score
+  return score
+
+
 def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32):
   """Per track: (sum of log p(label), number of predicted steps, correct argmaxes).
 
@@ -530,17 +556,7 @@ def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32):
   padded steps are masked out.
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-  @tf.function(input_signature=[tf.TensorSpec([None, None, drum_encoding.input_size], tf.float32),
-                                tf.TensorSpec([None, None], tf.int64)],
-               reduce_retracing=True)
-  def score(inputs, labels):
-    logits, _ = model(inputs, training=False)
-    log_probs = tf.nn.log_softmax(logits, axis=-1)
-    picked = tf.gather(log_probs, labels, batch_dims=2)
-    correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32)
-    return picked, correct
-
+  score = _scorer(model, drum_encoding.input_size)
   order = np.argsort([t.shape[0] for t in tracks], kind='stable')
   sums = np.zeros(len(tracks))
   counts = np.zeros(len(tracks), np.int64)
