@@ -649,19 +649,26 @@ def _pool(job, num_workers):
 
 
 class _Progress:
-  """Logs sequences/s and an ETA every few seconds."""
+  """Logs inputs/s (over the last interval) and an ETA every few seconds."""
 
   def __init__(self, total, every=5.0):
     self.total, self.every = total, every
     self.start = self.last = time.time()
+    self.last_done = None
 
   def update(self, done, tracks, force=False):
     now = time.time()
+    if self.last_done is None:  # first result: start measuring from here
+      self.last, self.last_done = now, done
+      if not force:
+        return
     if not force and now - self.last < self.every:
       return
-    self.last = now
-    rate = done / max(now - self.start, 1e-9)
+    rate = (done - self.last_done) / max(now - self.last, 1e-9)
+    if force:
+      rate = done / max(now - self.start, 1e-9)
     eta = (self.total - done) / rate if rate > 0 else float('inf')
+    self.last, self.last_done = now, done
     logging.info('Processed %d/%d inputs (%.1f/s, ETA %.0f s); %d drum tracks so far.',
                  done, self.total, rate, eta, tracks)
 
