@@ -57,8 +57,8 @@ def plot_drum_track(pattern, path, steps_per_bar=16, steps_per_beat=4, primer_st
 
   if primer_steps > 0:
     ax.axvspan(0, min(primer_steps, steps), color='#e8e8e8', zorder=0, lw=0)
-    ax.text(min(primer_steps, steps) / 2, num_classes - 0.05, 'primer', ha='center',
-            va='bottom', fontsize=8, color='#666666')
+    ax.text(0.3, num_classes - 0.02, f'primer ({primer_steps} step{"s" if primer_steps > 1 else ""})',
+            ha='left', va='bottom', fontsize=8, color='#666666')
   # Beat and bar lines.
   for x in range(0, steps + 1):
     if x % steps_per_bar == 0:
