@@ -155,6 +155,21 @@ def test_beam_search_finds_likelier_tracks(kit_sampler):
   assert beam.mean() > plain.mean() + 1.0
 
 
+def test_one_beam_iteration_is_best_of_independent_samples(kit_sampler):
+  """steps_per_iteration = steps to generate: one iteration, no reselection, so the beam of
+  output 1 holds exactly the first K plain samples (same rows, same random numbers)."""
+  _, sampler = kit_sampler
+  plain, plain_ll = sampler.sample([1, 0], 6, 12, 1.0, seed=9)
+  best, best_ll = sampler.sample([1, 0], 1, 12, 1.0, seed=9, beam_size=1, branch_factor=6,
+                                 steps_per_iteration=12)
+  np.testing.assert_array_equal(best[0], plain[np.argmax(plain_ll)])
+  assert best_ll[0] == pytest.approx(plain_ll.max(), rel=1e-5)
+  # With more iterations the beam is re-ranked along the way and (here) ends elsewhere.
+  other, _ = sampler.sample([1, 0], 1, 12, 1.0, seed=9, beam_size=1, branch_factor=6,
+                            steps_per_iteration=1)
+  assert not np.array_equal(other[0], best[0])
+
+
 def test_sampling_follows_the_softmax():
   """Gumbel-max draws with the softmax's frequencies (and temperature)."""
   logits = tf.constant([[0.0, 1.0, 2.0, -1.0]] * 20000)
