@@ -13,10 +13,12 @@ Where it differs from Magenta, on purpose:
 * the train/eval choice is a hash of (seed, sequence id), not an unseeded
   ``random.random()``: reruns give the same split, whatever the order of the
   input or the number of workers;
-* work is spread over processes; workers never import TensorFlow: they build
-  the SequenceExample bytes directly (:func:`serialize_sequence_example`,
-  byte-identical to protobuf's deterministic serialisation) and the parent
-  frames them into TFRecords;
+* no TensorFlow: SequenceExample bytes are built directly
+  (:func:`serialize_sequence_example`, byte-identical to protobuf's
+  deterministic serialisation) and TFRecords are framed and checked by
+  :mod:`drums_rnn.tfrecord`; importing TF would cost more than the work;
+* work is spread over processes: workers encode and frame whole records,
+  the parent writes them in input order;
 * pieces with negative times are dropped and counted instead of aborting.
 """
 
@@ -40,6 +42,7 @@ from note_seq.protobuf import music_pb2
 from drums_rnn import configs
 from drums_rnn import extraction
 from drums_rnn import io_utils
+from drums_rnn import tfrecord
 from drums_rnn.errors import DrumsRnnError
 
 TRAINING_FILE = 'training_drum_tracks.tfrecord'
@@ -168,33 +171,11 @@ def encode_track(track: extraction.DrumTrack, config) -> bytes:
 
 # --- TFRecord framing --------------------------------------------------------------
 
-def _crc32c_table():
-  table = []
-  for n in range(256):
-    c = n
-    for _ in range(8):
-      c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-    table.append(c)
-  return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def _masked_crc32c_small(data: bytes) -> int:
-  """TFRecord's masked CRC-32C, in Python: only for the 8-byte length headers."""
-  crc = 0xFFFFFFFF
-  for b in data:
-    crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-  crc ^= 0xFFFFFFFF
-  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
 def scan_tfrecord(path) -> int:
   """Counts the records of a TFRecord file by its headers, checking the framing.
 
   Reads only the 12-byte record headers (length + its CRC), so it is fast;
-  the payload CRCs are checked later by TensorFlow's reader.
+  the payload CRCs are checked later, when the records are read.
 
   Raises:
     DrumsRnnError: missing, empty, truncated or not a TFRecord file.
@@ -213,7 +194,7 @@ def scan_tfrecord(path) -> int:
         raise DrumsRnnError(f'input {path!r} is truncated or corrupt (record {count} header '
                             f'cut short at byte {position})')
       length, crc = struct.unpack('<QI', header)
-      if _masked_crc32c_small(header[:8]) != crc:
+      if tfrecord.masked_crc32c(header[:8]) != crc:
         what = 'is not a TFRecord file' if count == 0 else f'is corrupt at record {count}'
         raise DrumsRnnError(f'input {path!r} {what} (bad record header at byte {position})')
       position += 12 + length + 4
@@ -233,43 +214,43 @@ def read_first_record(path) -> bytes:
 
 
 def iter_tfrecord(path) -> Iterator[bytes]:
-  """Yields the records of a TFRecord file, checking every CRC (TensorFlow's C++ reader).
-
-  tf.data costs milliseconds per record in eager Python; the record
-  iterator (what Magenta's pipeline reads with) costs microseconds.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
+  """Yields the records of a TFRecord file, checking every CRC (no TensorFlow)."""
   index = 0
   try:
-    with deprecation.silence():
-      iterator = tf.compat.v1.io.tf_record_iterator(path)
-    for record in iterator:
-      yield record
-      index += 1
-  except tf.errors.DataLossError as e:
-    raise DrumsRnnError(f'input {path!r} is corrupt at record {index}: {e.message}') from None
-  except tf.errors.OpError as e:
-    raise DrumsRnnError(f'cannot read {path!r}: {e.message}') from None
+    with open(path, 'rb') as f:
+      for record in tfrecord.read_records(f):
+        yield record
+        index += 1
+  except tfrecord.CorruptRecordError as e:
+    raise DrumsRnnError(f'input {path!r} is corrupt at record {e.index}: {e.what}') from None
+  except OSError as e:
+    raise DrumsRnnError(f'cannot read {path!r}: {e.strerror or e}') from None
 
 
 class TFRecordWriter:
-  """Writes records to a TFRecord file (TensorFlow's writer; CRCs in C++)."""
+  """Writes records to a TFRecord file (framing from drums_rnn.tfrecord, no TensorFlow)."""
 
   def __init__(self, path):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     try:
-      self._writer = tf.io.TFRecordWriter(path)
-    except tf.errors.OpError as e:
-      raise DrumsRnnError(f'cannot write {path!r}: {e.message}') from None
+      self._file = open(path, 'wb')
+    except OSError as e:
+      raise DrumsRnnError(f'cannot write {path!r}: {e.strerror or e}') from None
     self.count = 0
 
   def write(self, record: bytes):
-    self._writer.write(record)
+    """Frames and writes one record."""
+    self.write_framed(tfrecord.frame(record))
+
+  def write_framed(self, framed: bytes):
+    """Writes a record already framed by tfrecord.frame (e.g. in a worker)."""
+    try:
+      self._file.write(framed)
+    except OSError as e:
+      raise DrumsRnnError(f'cannot write {self._file.name!r}: {e.strerror or e}') from None
     self.count += 1
 
   def close(self):
-    self._writer.close()
+    self._file.close()
 
   def __enter__(self):
     return self
@@ -495,7 +476,7 @@ class _Job:
 @dataclasses.dataclass
 class _Result:
   """What one input item produced (sent back from a worker)."""
-  outputs: List  # [(split, [serialized examples], label steps)] one per NoteSequence
+  outputs: List  # [(split, [framed TFRecord records], label steps)] one per NoteSequence
   stats: extraction.ExtractionStats
   skipped: Optional[str] = None  # why an input file was skipped
   fatal: Optional[str] = None    # an error that must stop the run
@@ -529,7 +510,7 @@ def _process(indexed_item):
     split = split_of(sequence, job.seed, job.eval_ratio, index)
     tracks = extraction.extract_drum_tracks(
         sequence, config, split_long_tracks=job.split_long_tracks, stats=stats)
-    examples = [encode_track(t, config) for t in tracks]
+    examples = [tfrecord.frame(encode_track(t, config)) for t in tracks]
     outputs.append((split, examples, sum(len(t) - 1 for t in tracks)))
   return _Result(outputs, stats)
 
@@ -617,8 +598,8 @@ def default_num_workers():
 def _pool(job, num_workers):
   """A process pool whose workers have drums_rnn.dataset loaded and no TensorFlow.
 
-  fork when the parent has not imported TensorFlow yet (create_dataset makes
-  the pool before it touches TF); otherwise forkserver: a fresh server
+  fork when the parent has not imported TensorFlow (the dataset tools never
+  do; a caller may have); otherwise forkserver: a fresh server
   process (never the parent, which holds TensorFlow's threads) preloads this
   module once and forks the workers.
   Workers would also re-import the caller's ``__main__`` (a script that
@@ -627,8 +608,8 @@ def _pool(job, num_workers):
   """
   methods = multiprocessing.get_all_start_methods()
   if 'fork' in methods and 'tensorflow' not in sys.modules:
-    # The usual case from the command line: TensorFlow is imported only later
-    # (for the record reader and writer), so forking is safe and instant.
+    # The usual case (the command line): no TensorFlow in this process, so
+    # forking is safe and instant.
     ctx = multiprocessing.get_context('fork')
   elif 'forkserver' in methods:
     ctx = multiprocessing.get_context('forkserver')
@@ -745,7 +726,7 @@ def create_dataset(config, input_path, output_dir, eval_ratio=0.1, seed=0, num_w
           if not examples:
             summary.sequences_without_tracks += 1
           for example in examples:
-            writers[split].write(example)
+            writers[split].write_framed(example)
         progress.update(done, summary.tracks_written)
   finally:
     if pool is not None:

@@ -2,13 +2,13 @@
 
 import json
 import os
-import struct
 import subprocess
 import sys
 
 import note_seq
 
 from drums_rnn import dataset
+from drums_rnn import tfrecord
 from tests import helpers
 
 
@@ -32,11 +32,9 @@ def run_cases(cases):
 
 def write_records(path, payloads):
   """A TFRecord file written with our own framing (no TensorFlow in this process)."""
-  crc = dataset._masked_crc32c_small  # pylint: disable=protected-access
   with open(path, 'wb') as f:
     for data in payloads:
-      header = struct.pack('<Q', len(data))
-      f.write(header + struct.pack('<I', crc(header)) + data + struct.pack('<I', crc(data)))
+      f.write(tfrecord.frame(data))
   return str(path)
 
 

@@ -18,6 +18,7 @@ from note_seq import sequences_lib
 
 from drums_rnn import configs
 from drums_rnn import dataset
+from drums_rnn import tfrecord
 from drums_rnn.errors import DrumsRnnError
 from tests import helpers
 from tests import test_encoding
@@ -60,6 +61,39 @@ def read_examples(path):
 
 def read_records(path):
   return list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
+
+
+# --- TFRecord framing without TF ----------------------------------------------------------
+
+def test_framing_equals_tensorflows_writer(tmp_path):
+  rng = np.random.default_rng(0)
+  sizes = [0, 1, 3, 7, 255, 256, 257, 1000, 4095, 4096, 4097, 16383, 16384, 16385, 65537,
+           (1 << 20) + 13]
+  payloads = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in sizes]
+  payloads.append(bytes(5000))  # all zeros
+  payloads.append(b'\xff' * 70000)
+  with tf.io.TFRecordWriter(str(tmp_path / 'tf.tfrecord')) as writer:
+    for p in payloads:
+      writer.write(p)
+  assert b''.join(tfrecord.frame(p) for p in payloads) == (tmp_path / 'tf.tfrecord').read_bytes()
+  with open(tmp_path / 'tf.tfrecord', 'rb') as f:
+    assert list(tfrecord.read_records(f)) == payloads
+
+
+def test_crc32c_known_values():
+  # RFC 3720 (iSCSI) test vectors.
+  assert tfrecord.crc32c(bytes(32)) == 0x8A9136AA
+  assert tfrecord.crc32c(b'\xff' * 32) == 0x62A8AB43
+  assert tfrecord.crc32c(bytes(range(32))) == 0x46DD794E
+  assert tfrecord.crc32c(b'123456789') == 0xE3069283
+
+
+def test_our_files_read_by_tensorflow(tmp_path):
+  records = [bytes([i]) * (i * 997) for i in range(20)]
+  with dataset.TFRecordWriter(str(tmp_path / 'ours.tfrecord')) as writer:
+    for r in records:
+      writer.write(r)
+  assert read_records(tmp_path / 'ours.tfrecord') == records
 
 
 # --- SequenceExample bytes ----------------------------------------------------------------
@@ -256,7 +290,7 @@ def test_corrupt_payload_is_caught_and_outputs_untouched(tmp_path):
   data = bytearray(open(src, 'rb').read())
   data[-30] ^= 0xFF  # inside the last record's payload: only its CRC notices
   (tmp_path / 'bad.tfrecord').write_bytes(bytes(data))
-  with pytest.raises(DrumsRnnError, match='corrupt at record 2'):
+  with pytest.raises(DrumsRnnError, match='corrupt at record 2: bad data checksum'):
     dataset.create_dataset('drum_kit', str(tmp_path / 'bad.tfrecord'), str(tmp_path / 'o'),
                            num_workers=1)
   assert os.listdir(tmp_path / 'o') == []
