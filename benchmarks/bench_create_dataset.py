@@ -8,7 +8,8 @@ converted to a NoteSequence TFRecord (done here if --input is not given; the
 folder comes from DRUMS_RNN_GROOVE_DIR, default ../shared/data/groove).
 
 Timed, each from the same NoteSequence TFRecord to SequenceExample TFRecords:
-1. ours: `dataset.create_dataset(num_workers=1)`;
+1. ours: `dataset.create_dataset(num_workers=1)` (no TensorFlow inside;
+   TF is loaded in this process for the reference, but not used by ours);
 2. reference: what Magenta's pipeline does, built from note-seq --
    split_note_sequence_on_time_changes, quantize_note_sequence, the
    DrumTrack.from_quantized_sequence extraction loop, the per-step
@@ -96,7 +97,7 @@ def reference_pipeline(input_path, output_path, config):
   encoder = note_seq_encoder(config)
   count = 0
   with tf.io.TFRecordWriter(output_path) as writer:
-    for record in dataset.iter_tfrecord(input_path):  # TF's C++ record reader, as Magenta
+    for record in tf_records(input_path):  # TF's C++ record reader, as Magenta
       sequence = music_pb2.NoteSequence.FromString(record)
       for piece in sequences_lib.split_note_sequence_on_time_changes(sequence):
         try:
@@ -109,6 +110,13 @@ def reference_pipeline(input_path, output_path, config):
           writer.write(make_sequence_example(inputs, labels).SerializeToString())
           count += 1
   return count
+
+
+def tf_records(path):
+  """TF's C++ record reader (what Magenta's pipeline reads with)."""
+  from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
+  with deprecation.silence():
+    return tf.compat.v1.io.tf_record_iterator(path)
 
 
 def canonical(path):

@@ -213,14 +213,15 @@ def read_first_record(path) -> bytes:
     return f.read(length)
 
 
-def iter_tfrecord(path) -> Iterator[bytes]:
-  """Yields the records of a TFRecord file, checking every CRC (no TensorFlow)."""
-  index = 0
+def iter_tfrecord(path, check_data=True) -> Iterator:
+  """Yields the records of a TFRecord file, checking every CRC (no TensorFlow).
+
+  check_data=False yields (record, stored CRC) pairs for the caller to check
+  (tfrecord.check_record); the framing is still checked here.
+  """
   try:
     with open(path, 'rb') as f:
-      for record in tfrecord.read_records(f):
-        yield record
-        index += 1
+      yield from tfrecord.read_records(f, check_data=check_data)
   except tfrecord.CorruptRecordError as e:
     raise DrumsRnnError(f'input {path!r} is corrupt at record {e.index}: {e.what}') from None
   except OSError as e:
@@ -425,8 +426,9 @@ def _input_items(path):
     return len(sequences), (('record', (s.SerializeToString(), path)) for s in sequences)
   total = scan_tfrecord(path)
   parse_note_sequence(read_first_record(path), f'record 0 of {path!r}')
-  return total, (('record', (data, f'record {i} of {path!r}'))
-                 for i, data in enumerate(iter_tfrecord(path)))
+  # Payload CRCs are checked by the workers (see _process).
+  return total, (('checked_record', (data, crc, i, path))
+                 for i, (data, crc) in enumerate(iter_tfrecord(path, check_data=False)))
 
 
 def read_note_sequences(path) -> Iterator:
@@ -439,8 +441,8 @@ def read_note_sequences(path) -> Iterator:
   """
   _, items = _input_items(path)
   for kind, payload in items:
-    if kind == 'record':
-      yield parse_note_sequence(*payload)
+    if kind != 'file':
+      yield parse_note_sequence(*_record_payload(kind, payload))
     else:
       root, full, rel = payload
       try:
@@ -490,6 +492,18 @@ def _init_worker(job):
   _JOB = job
 
 
+def _record_payload(kind, payload):
+  """(data, where) of a record item, checking its CRC when the reader did not."""
+  if kind == 'checked_record':
+    data, crc, index, path = payload
+    try:
+      tfrecord.check_record(data, crc, index)
+    except tfrecord.CorruptRecordError as e:
+      raise DrumsRnnError(f'input {path!r} is corrupt at record {e.index}: {e.what}') from None
+    return data, f'record {index} of {path!r}'
+  return payload
+
+
 def _process(indexed_item):
   """Converts one input item into examples. Runs in a worker process."""
   index, (kind, payload) = indexed_item
@@ -497,12 +511,12 @@ def _process(indexed_item):
   config = configs.get_config(job.config_name)
   stats = extraction.ExtractionStats()
   try:
-    if kind == 'record':
-      sequences = [parse_note_sequence(*payload)]
-    else:
+    if kind == 'file':
       sequences = convert_file(*payload)
+    else:
+      sequences = [parse_note_sequence(*_record_payload(kind, payload))]
   except DrumsRnnError as e:
-    if kind == 'record':
+    if kind != 'file':
       return _Result([], stats, fatal=str(e))
     return _Result([], stats, skipped=str(e))
   outputs = []

@@ -145,8 +145,13 @@ class CorruptRecordError(Exception):
     self.index, self.what = index, what
 
 
-def read_records(f: BinaryIO, check_data=True) -> Iterator[bytes]:
-  """Yields the payloads of the TFRecord stream `f`, checking every CRC."""
+def read_records(f: BinaryIO, check_data=True) -> Iterator:
+  """Yields the payloads of the TFRecord stream `f`, checking every CRC.
+
+  With check_data=False it yields (payload, stored masked CRC) pairs and
+  leaves the payload check to the caller (e.g. to a worker process, with
+  :func:`check_record`); framing is always checked.
+  """
   index = 0
   while True:
     header = f.read(12)
@@ -161,7 +166,16 @@ def read_records(f: BinaryIO, check_data=True) -> Iterator[bytes]:
     footer = f.read(4)
     if len(data) < length or len(footer) < 4:
       raise CorruptRecordError(index, 'runs past the end of the file (truncated file)')
-    if check_data and masked_crc32c(data) != struct.unpack('<I', footer)[0]:
-      raise CorruptRecordError(index, 'bad data checksum (corrupt)')
-    yield data
+    data_crc = struct.unpack('<I', footer)[0]
+    if check_data:
+      check_record(data, data_crc, index)
+      yield data
+    else:
+      yield data, data_crc
     index += 1
+
+
+def check_record(data, data_crc, index=0):
+  """Raises CorruptRecordError unless `data` has the stored masked CRC."""
+  if masked_crc32c(data) != data_crc:
+    raise CorruptRecordError(index, 'bad data checksum (corrupt)')
