@@ -133,6 +133,9 @@ class DrumsRnnModel(tf.Module):
     self.dropout_keep_prob = float(dropout_keep_prob)
     self.attention_layout = attention_layout
     self.whole_stack = bool(self.attn_length) and attention_layout == 'whole_stack'
+    # Whole sequences use the hand-written attention gradient (`_attention_loop`);
+    # False gives the plain autodiff loop (the reference in the tests).
+    self.fused_gradient = True
 
     self._layers = self._plan_layers()
     self._shapes = self._plan_shapes()
@@ -536,9 +539,18 @@ class DrumsRnnModel(tf.Module):
     gates_x = _unstack(_input_matmul(xs, tf.matmul(in_kernel[:n_in], k1),
                                     tf.linalg.matvec(k1, in_bias, transpose_a=True) + bias))
     recurrent = tf.concat([tf.matmul(in_kernel[n_in:], k1), kernel[n_in:]], 0)
+    c, h, attns, window, features = state
+    if self.fused_gradient:
+      size = self.attn_size
+      outs, c, h, attns, window, features = _attention_loop(
+          gates_x.stack(), c, h, attns, self._window3(window), self._window3(features), recurrent,
+          self._w(p + 'attention/kernel'), self._w(p + 'attention/bias'),
+          self._w(p + 'attention/attn_v'), self._w(p + 'attn_output_projection/kernel'),
+          self._w(p + 'attn_output_projection/bias'),
+          tf.reshape(self._w(p + 'attention/attn_w'), [size, size]))
+      return outs, (c, h, attns, self._flat(window), self._flat(features))
     num_steps = gates_x.size()
     outputs = tf.TensorArray(tf.float32, size=num_steps)
-    c, h, attns, window, features = state
 
     def body(t, outputs, c, h, attns, window, features):
       z = gates_x.read(t) + tf.matmul(tf.concat([attns, h], 1), recurrent)
@@ -579,3 +591,135 @@ def _time_matmul(xs, kernel, bias):
   flat = tf.reshape(xs, [-1, xs.shape[-1]])
   out = tf.matmul(flat, kernel) + bias
   return tf.reshape(out, [shape[0], shape[1], kernel.shape[-1]])
+
+
+# --- attention layer with a hand-written gradient ---------------------------------------
+
+
+def _attention_loop(gates_x, c0, h0, attns0, window0, features0, recurrent, q_kernel, q_bias,
+                    v, out_kernel, out_bias, attn_w):
+  """The attention layer's time loop with backpropagation written out.
+
+  Same function as the autodiff loop in `_attention_layer_seq`. The
+  automatic gradient of a `tf.while_loop` pushes every intermediate of every
+  step onto stacks and runs a long tail of small shape/broadcast ops per
+  step; here the forward pass keeps only per-step vectors (gates, c, h,
+  attention, weights, query projection) and the backward loop recomputes
+  the [L, B, A] attention activations from the output history. Weight
+  gradients are one matmul each over all steps after the loop.
+
+  Shapes: gates_x [T, B, 4n] (input part of the gates, biases included);
+  c0, h0 [B, n]; attns0 [B, A]; window0, features0 [B, L, A]; the rest are
+  the layer's weights. Returns (outputs [T, B, A], c, h, attns, window,
+  features).
+  """
+
+  @tf.custom_gradient
+  def run(gates_x, c0, h0, attns0, window0, features0, recurrent, q_kernel, q_bias, v,
+          out_kernel, out_bias, attn_w):
+    num_steps = tf.shape(gates_x)[0]
+    length = window0.shape[1]
+    n = c0.shape[-1]
+    size = attns0.shape[-1]
+    gx = _unstack(gates_x)
+
+    def ta(shape=None):
+      return tf.TensorArray(tf.float32, size=num_steps, element_shape=shape)
+
+    def body(t, c, h, attns, window, features, zs, cs, hs, ats, alphas, ys, outs):
+      z = gx.read(t) + tf.matmul(tf.concat([attns, h], 1), recurrent)
+      c, h = _lstm(z, c)
+      y = tf.matmul(tf.concat([c, h], 1), q_kernel) + q_bias
+      alpha = tf.nn.softmax(tf.linalg.matvec(tf.tanh(features + y[:, None, :]), v), axis=1)
+      attns = tf.linalg.matvec(window, alpha, transpose_a=True)
+      out = tf.matmul(tf.concat([h, attns], 1), out_kernel) + out_bias
+      window = tf.concat([window[:, 1:], out[:, None, :]], 1)
+      features = tf.concat([features[:, 1:], tf.matmul(out, attn_w)[:, None, :]], 1)
+      return (t + 1, c, h, attns, window, features, zs.write(t, z), cs.write(t, c),
+              hs.write(t, h), ats.write(t, attns), alphas.write(t, alpha), ys.write(t, y),
+              outs.write(t, out))
+
+    loop = tf.while_loop(
+        lambda t, *_: t < num_steps, body,
+        (0, c0, h0, attns0, window0, features0, ta(), ta(), ta(), ta(), ta(), ta(), ta()),
+        maximum_iterations=num_steps)
+    _, c, h, attns, window, features = loop[:6]
+    zs, cs, hs, ats, alphas, ys, outs = (a.stack() for a in loop[6:])
+
+    def grad(g_outs, g_c, g_h, g_attns, g_window, g_features):
+      zero = lambda g, like: tf.zeros_like(like) if g is None else g  # noqa: E731
+      g_outs, g_c, g_h = zero(g_outs, outs), zero(g_c, c), zero(g_h, h)
+      g_attns, g_window, g_features = zero(g_attns, attns), zero(g_window, window), zero(
+          g_features, features)
+      # Time-major histories: row k of the window at step t is row t + k.
+      hist = tf.concat([tf.transpose(window0, [1, 0, 2]), outs], 0)              # [L+T, B, A]
+      fhist = tf.concat([tf.transpose(features0, [1, 0, 2]),
+                         tf.reshape(tf.matmul(tf.reshape(outs, [-1, size]), attn_w),
+                                    tf.shape(outs))], 0)
+      c_prev = tf.concat([c0[None], cs[:-1]], 0)
+      out_t = tf.transpose(out_kernel)
+      q_t = tf.transpose(q_kernel)
+      rec_t = tf.transpose(recurrent)
+      attn_w_t = tf.transpose(attn_w)
+      zs_ta, cs_ta, cp_ta, hs_ta, ats_ta, al_ta, ys_ta, go_ta = (
+          _unstack(x) for x in (zs, cs, c_prev, hs, ats, alphas, ys, g_outs))
+      zero_row = tf.zeros_like(attns0)[None]
+
+      def back(i, gc, gh, ga, pend_v, pend_k, dv, gzs, gys, gos, keys):
+        t = num_steps - 1 - i
+        # Gradient of output_t is complete: upstream + its reads as value and key.
+        key_row = pend_k[length - 1]
+        g_out = go_ta.read(t) + pend_v[length - 1] + tf.matmul(key_row, attn_w_t)
+        pend_v = tf.concat([zero_row, pend_v[:-1]], 0)
+        pend_k = tf.concat([zero_row, pend_k[:-1]], 0)
+        g_ha = tf.matmul(g_out, out_t)
+        gh = gh + g_ha[:, :n]
+        ga = ga + g_ha[:, n:]
+        win = hist[t:t + length]                                                 # [L, B, A]
+        alpha = tf.transpose(al_ta.read(t))                                      # [L, B]
+        act = tf.tanh(fhist[t:t + length] + ys_ta.read(t)[None])
+        g_alpha = tf.reduce_sum(win * ga[None], 2)
+        pend_v += alpha[:, :, None] * ga[None]
+        g_scores = alpha * (g_alpha - tf.reduce_sum(alpha * g_alpha, 0, keepdims=True))
+        dv += tf.einsum('lb,lba->a', g_scores, act)
+        g_pre = g_scores[:, :, None] * v * (1.0 - tf.square(act))
+        pend_k += g_pre
+        g_y = tf.reduce_sum(g_pre, 0)
+        g_q = tf.matmul(g_y, q_t)
+        gc = gc + g_q[:, :n]
+        gh = gh + g_q[:, n:]
+        # BasicLSTMCell backward.
+        zi, zj, zf, zo = tf.split(zs_ta.read(t), 4, 1)
+        si, tj, sf, so = tf.sigmoid(zi), tf.tanh(zj), tf.sigmoid(zf + FORGET_BIAS), tf.sigmoid(zo)
+        tc = tf.tanh(cs_ta.read(t))
+        gc = gc + gh * so * (1.0 - tf.square(tc))
+        g_z = tf.concat([gc * tj * si * (1.0 - si), gc * si * (1.0 - tf.square(tj)),
+                         gc * cp_ta.read(t) * sf * (1.0 - sf), gh * tc * so * (1.0 - so)], 1)
+        g_prev = tf.matmul(g_z, rec_t)
+        return (i + 1, gc * sf, g_prev[:, size:], g_prev[:, :size], pend_v, pend_k, dv,
+                gzs.write(t, g_z), gys.write(t, g_y), gos.write(t, g_out), keys.write(t, key_row))
+
+      init = (0, g_c, g_h, g_attns, tf.transpose(g_window, [1, 0, 2]),
+              tf.transpose(g_features, [1, 0, 2]), tf.zeros_like(v), ta(), ta(), ta(), ta())
+      result = tf.while_loop(lambda i, *_: i < num_steps, back, init,
+                             maximum_iterations=num_steps)
+      _, gc, gh, ga, pend_v, pend_k, dv = result[:7]
+      g_z, g_y, g_out, keys = (a.stack() for a in result[7:])
+
+      def flat(x):
+        return tf.reshape(x, [-1, x.shape[-1]])
+
+      prev = tf.concat([tf.concat([attns0[None], ats[:-1]], 0),
+                        tf.concat([h0[None], hs[:-1]], 0)], 2)
+      d_recurrent = tf.matmul(flat(prev), flat(g_z), transpose_a=True)
+      d_q_kernel = tf.matmul(flat(tf.concat([cs, hs], 2)), flat(g_y), transpose_a=True)
+      d_out_kernel = tf.matmul(flat(tf.concat([hs, ats], 2)), flat(g_out), transpose_a=True)
+      d_attn_w = tf.matmul(flat(outs), flat(keys), transpose_a=True)
+      return (g_z, gc, gh, ga, tf.transpose(pend_v, [1, 0, 2]), tf.transpose(pend_k, [1, 0, 2]),
+              d_recurrent, d_q_kernel, tf.reduce_sum(g_y, [0, 1]), dv, d_out_kernel,
+              tf.reduce_sum(g_out, [0, 1]), d_attn_w)
+
+    return (outs, c, h, attns, window, features), grad
+
+  return run(gates_x, c0, h0, attns0, window0, features0, recurrent, q_kernel, q_bias, v,
+             out_kernel, out_bias, attn_w)

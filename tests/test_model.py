@@ -355,3 +355,28 @@ def test_compact_inputs_equal_dense_one_hot(residual):
   np.testing.assert_allclose(model(compact)[0].numpy(), model(dense)[0].numpy(), atol=1e-5)
   whole = DrumsRnnModel(12, 8, [6], attn_length=2, attention_layout='whole_stack', seed=2)
   np.testing.assert_allclose(whole(compact)[0].numpy(), whole(dense)[0].numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize('residual', [False, True])
+def test_hand_written_attention_gradient_equals_autodiff(residual):
+  model = DrumsRnnModel(9, 7, [6, 5], attn_length=3, residual_connections=residual, seed=1)
+  model.set_magenta_weights(_random_weights(model, seed=11))
+  rng = np.random.default_rng(0)
+  x = tf.constant(_inputs(2, 7, 9))
+  state = tuple(tf.constant(rng.standard_normal(s.shape).astype(np.float32))
+                for s in model.zero_state(2))
+  weights = tf.constant(rng.standard_normal((2, 7, 7)).astype(np.float32))
+
+  def gradients(fused):
+    model.fused_gradient = fused
+    with tf.GradientTape() as tape:
+      tape.watch(state)
+      tape.watch(x)
+      logits, final = model(x, state)
+      # Every output matters: logits and each final state tensor.
+      loss = tf.reduce_sum(logits * weights) + sum(
+          tf.reduce_sum(s) * 0.1 * (i + 1) for i, s in enumerate(final))
+    return tape.gradient(loss, list(model.trainable_variables) + list(state) + [x])
+
+  for auto, fused in zip(gradients(False), gradients(True)):
+    np.testing.assert_allclose(fused.numpy(), auto.numpy(), atol=2e-5, rtol=1e-4)
