@@ -94,6 +94,10 @@ def test_our_files_read_by_tensorflow(tmp_path):
     for r in records:
       writer.write(r)
   assert read_records(tmp_path / 'ours.tfrecord') == records
+  with dataset.TFRecordWriter(str(tmp_path / 'tf.tfrecord'), use_tf=True) as writer:
+    for r in records:
+      writer.write(r)
+  assert (tmp_path / 'tf.tfrecord').read_bytes() == (tmp_path / 'ours.tfrecord').read_bytes()
 
 
 # --- SequenceExample bytes ----------------------------------------------------------------
