@@ -133,8 +133,8 @@ class DrumsRnnModel(tf.Module):
     self.dropout_keep_prob = float(dropout_keep_prob)
     self.attention_layout = attention_layout
     self.whole_stack = bool(self.attn_length) and attention_layout == 'whole_stack'
-    # Whole sequences use the hand-written attention gradient (`_attention_loop`);
-    # False gives the plain autodiff loop (the reference in the tests).
+    # Whole sequences use hand-written gradients (`_attention_loop`,
+    # `_lstm_loop`); False gives plain autodiff loops (the tests' reference).
     self.fused_gradient = True
 
     self._layers = self._plan_layers()
@@ -514,6 +514,9 @@ class DrumsRnnModel(tf.Module):
     n_in = layer.input_size
     gates_x = _unstack(_input_matmul(xs, kernel[:n_in], bias))   # [T, B, 4n]
     recurrent = kernel[n_in:]
+    if self.fused_gradient:
+      outs, c, h = _lstm_loop(gates_x.stack(), state[0], state[1], recurrent)
+      return outs, (c, h)
     num_steps = gates_x.size()
     outputs = tf.TensorArray(tf.float32, size=num_steps)
 
@@ -688,15 +691,9 @@ def _attention_loop(gates_x, c0, h0, attns0, window0, features0, recurrent, q_ke
         g_q = tf.matmul(g_y, q_t)
         gc = gc + g_q[:, :n]
         gh = gh + g_q[:, n:]
-        # BasicLSTMCell backward.
-        zi, zj, zf, zo = tf.split(zs_ta.read(t), 4, 1)
-        si, tj, sf, so = tf.sigmoid(zi), tf.tanh(zj), tf.sigmoid(zf + FORGET_BIAS), tf.sigmoid(zo)
-        tc = tf.tanh(cs_ta.read(t))
-        gc = gc + gh * so * (1.0 - tf.square(tc))
-        g_z = tf.concat([gc * tj * si * (1.0 - si), gc * si * (1.0 - tf.square(tj)),
-                         gc * cp_ta.read(t) * sf * (1.0 - sf), gh * tc * so * (1.0 - so)], 1)
+        g_z, gc = _lstm_backward(gc, gh, zs_ta.read(t), cs_ta.read(t), cp_ta.read(t))
         g_prev = tf.matmul(g_z, rec_t)
-        return (i + 1, gc * sf, g_prev[:, size:], g_prev[:, :size], pend_v, pend_k, dv,
+        return (i + 1, gc, g_prev[:, size:], g_prev[:, :size], pend_v, pend_k, dv,
                 gzs.write(t, g_z), gys.write(t, g_y), gos.write(t, g_out), keys.write(t, key_row))
 
       init = (0, g_c, g_h, g_attns, tf.transpose(g_window, [1, 0, 2]),
@@ -723,3 +720,69 @@ def _attention_loop(gates_x, c0, h0, attns0, window0, features0, recurrent, q_ke
 
   return run(gates_x, c0, h0, attns0, window0, features0, recurrent, q_kernel, q_bias, v,
              out_kernel, out_bias, attn_w)
+
+
+def _lstm_backward(g_c, g_h, z, c, c_prev):
+  """BasicLSTMCell backward for one step: (grad of z, grad of c_prev)."""
+  zi, zj, zf, zo = tf.split(z, 4, 1)
+  si, tj, sf, so = tf.sigmoid(zi), tf.tanh(zj), tf.sigmoid(zf + FORGET_BIAS), tf.sigmoid(zo)
+  tc = tf.tanh(c)
+  g_c = g_c + g_h * so * (1.0 - tf.square(tc))
+  g_z = tf.concat([g_c * tj * si * (1.0 - si), g_c * si * (1.0 - tf.square(tj)),
+                   g_c * c_prev * sf * (1.0 - sf), g_h * tc * so * (1.0 - so)], 1)
+  return g_z, g_c * sf
+
+
+def _lstm_loop(gates_x, c0, h0, recurrent):
+  """A plain LSTM layer's time loop with backpropagation written out.
+
+  gates_x [T, B, 4n] (input part of the gates, bias included), c0/h0 [B, n],
+  recurrent [n, 4n]. Returns (outputs [T, B, n], c, h). The forward pass
+  keeps only gates and cells; the gradient of `recurrent` is one matmul over
+  all steps after the backward loop.
+  """
+
+  @tf.custom_gradient
+  def run(gates_x, c0, h0, recurrent):
+    num_steps = tf.shape(gates_x)[0]
+    gx = _unstack(gates_x)
+
+    def ta():
+      return tf.TensorArray(tf.float32, size=num_steps)
+
+    def body(t, c, h, zs, cs, hs):
+      z = gx.read(t) + tf.matmul(h, recurrent)
+      c, h = _lstm(z, c)
+      return t + 1, c, h, zs.write(t, z), cs.write(t, c), hs.write(t, h)
+
+    loop = tf.while_loop(lambda t, *_: t < num_steps, body, (0, c0, h0, ta(), ta(), ta()),
+                         maximum_iterations=num_steps)
+    _, c, h = loop[:3]
+    zs, cs, hs = (a.stack() for a in loop[3:])
+
+    def grad(g_hs, g_c, g_h):
+      g_hs = tf.zeros_like(hs) if g_hs is None else g_hs
+      g_c = tf.zeros_like(c) if g_c is None else g_c
+      g_h = tf.zeros_like(h) if g_h is None else g_h
+      zs_ta, cs_ta, cp_ta, gh_ta = (
+          _unstack(x) for x in (zs, cs, tf.concat([c0[None], cs[:-1]], 0), g_hs))
+      rec_t = tf.transpose(recurrent)
+
+      def back(i, gc, gh, gzs):
+        t = num_steps - 1 - i
+        g_z, gc = _lstm_backward(gc, gh + gh_ta.read(t), zs_ta.read(t), cs_ta.read(t),
+                                 cp_ta.read(t))
+        return i + 1, gc, tf.matmul(g_z, rec_t), gzs.write(t, g_z)
+
+      _, gc, gh, g_z = tf.while_loop(lambda i, *_: i < num_steps, back, (0, g_c, g_h, ta()),
+                                     maximum_iterations=num_steps)
+      g_z = g_z.stack()
+      prev = tf.concat([h0[None], hs[:-1]], 0)
+      n = h0.shape[-1]
+      d_recurrent = tf.matmul(tf.reshape(prev, [-1, n]), tf.reshape(g_z, [-1, 4 * n]),
+                              transpose_a=True)
+      return g_z, gc, gh, d_recurrent
+
+    return (hs, c, h), grad
+
+  return run(gates_x, c0, h0, recurrent)

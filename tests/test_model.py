@@ -358,7 +358,7 @@ def test_compact_inputs_equal_dense_one_hot(residual):
 
 
 @pytest.mark.parametrize('residual', [False, True])
-def test_hand_written_attention_gradient_equals_autodiff(residual):
+def test_hand_written_gradients_equal_autodiff(residual):
   model = DrumsRnnModel(9, 7, [6, 5], attn_length=3, residual_connections=residual, seed=1)
   model.set_magenta_weights(_random_weights(model, seed=11))
   rng = np.random.default_rng(0)
