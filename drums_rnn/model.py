@@ -33,6 +33,12 @@ Two ways to run it:
   projection is folded into the LSTM kernel (``W_in[:x] @ K[:x]``) and the
   1x1 "convolution" of the attention window is computed once per written
   slot and carried in the state instead of once per step for all slots.
+  Training is dominated by backpropagation through the time loops, so each
+  layer's loop has a hand-written gradient (`_attention_loop`, `_lstm_loop`)
+  that keeps only per-step vectors and runs far fewer ops per step than TF's
+  automatic while-loop gradient (set ``model.fused_gradient = False`` for
+  the autodiff version; the tests check both agree). Inputs may also be
+  given as :class:`CompactInputs` (one-hot index + extras).
 
 State: a tuple of float32 ``[B, n]`` tensors in Magenta's flattened order
 (reference 2.5: per layer ``c, h``; the attention layer adds ``a`` and the
