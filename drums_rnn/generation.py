@@ -382,8 +382,12 @@ def resolve_primer(config, primer_drums='', primer_midi='', qpm=None):
 
 def generate_to_midi(config, model, output_dir, num_outputs=10, num_steps=128, primer_drums='',
                      primer_midi='', qpm=None, temperature=1.0, beam_size=1, branch_factor=1,
-                     steps_per_iteration=1, seed=None, velocity=DEFAULT_VELOCITY):
-  """Generates `num_outputs` tracks and writes them as MIDI; returns the paths."""
+                     steps_per_iteration=1, seed=None, velocity=DEFAULT_VELOCITY, plot=False):
+  """Generates `num_outputs` tracks and writes them as MIDI; returns the paths.
+
+  With `plot`, a drum-grid PNG (primer shaded) is written beside each MIDI
+  file under the same name with `.png`.
+  """
   if qpm is not None and not qpm > 0:
     raise DrumsRnnError(f'--qpm must be > 0, got {qpm}')
   if not 1 <= velocity <= 127:
@@ -399,4 +403,23 @@ def generate_to_midi(config, model, output_dir, num_outputs=10, num_steps=128, p
   sequences = [track_to_sequence(t, config.steps_per_quarter, qpm, velocity) for t in tracks]
   paths = write_midi_files(sequences, output_dir)
   logging.info('Wrote %d MIDI files to %s', len(paths), output_dir)
+  if plot:
+    write_plots(config, tracks, paths, len(events))
   return paths
+
+
+def write_plots(config, tracks, midi_paths, primer_steps):
+  """Writes `<name>.png` drum grids beside the MIDI files; returns their paths."""
+  from drums_rnn import plotting  # pylint: disable=g-import-not-at-top  (matplotlib: only when asked)
+  enc = config.encoding
+  spq = config.steps_per_quarter
+  pngs = []
+  for track, midi_path in zip(tracks, midi_paths):
+    png = os.path.splitext(midi_path)[0] + '.png'
+    plotting.plot_drum_track(enc.classes_from_events(track), png, steps_per_bar=4 * spq,
+                             steps_per_beat=spq, primer_steps=primer_steps,
+                             title=f'{os.path.basename(midi_path)} ({config.name})',
+                             num_drum_types=enc.num_drum_types)
+    pngs.append(png)
+  logging.info('Wrote %d drum-grid PNGs beside them', len(pngs))
+  return pngs

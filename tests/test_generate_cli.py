@@ -171,3 +171,16 @@ def test_model_flag_rules(run, tmp_path, monkeypatch):
   for name, value in model.get_magenta_weights().items():
     np.testing.assert_array_equal(model2.get_magenta_weights()[name], value)
     np.testing.assert_array_equal(model3.get_magenta_weights()[name], value)
+
+
+def test_plot_writes_a_png_beside_each_midi(run, tmp_path):
+  out = str(tmp_path / 'plots')
+  config, _, model = generation.load_generation_model(run_dir=run)
+  paths = generation.generate_to_midi(config, model, out, num_outputs=2, num_steps=48,
+                                      primer_drums='[(36, 42), (), (42,), ()]', seed=3, plot=True)
+  names = sorted(os.listdir(out))
+  assert names == sorted([os.path.basename(p) for p in paths] +
+                         [os.path.basename(p)[:-4] + '.png' for p in paths])
+  for p in paths:
+    with open(p[:-4] + '.png', 'rb') as f:
+      assert f.read(8) == b'\x89PNG\r\n\x1a\n'

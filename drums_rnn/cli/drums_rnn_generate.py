@@ -73,6 +73,7 @@ flags.DEFINE_integer('steps_per_iteration', 1, 'Beam search: steps sampled per i
 flags.DEFINE_string('log', 'INFO', 'Logging level: DEBUG, INFO, WARN, ERROR or FATAL.')
 flags.DEFINE_integer('seed', None, 'Random seed; output n is the same for a seed whatever --num_outputs.')
 flags.DEFINE_integer('velocity', 100, 'MIDI velocity of the written notes.')
+flags.DEFINE_boolean('plot', False, 'Also write a drum-grid PNG beside each MIDI file (primer shaded).')
 
 
 def main(argv):
@@ -98,7 +99,8 @@ def main(argv):
       config, model, FLAGS.output_dir, num_outputs=FLAGS.num_outputs, num_steps=FLAGS.num_steps,
       primer_drums=FLAGS.primer_drums, primer_midi=FLAGS.primer_midi, qpm=FLAGS.qpm,
       temperature=FLAGS.temperature, beam_size=FLAGS.beam_size, branch_factor=FLAGS.branch_factor,
-      steps_per_iteration=FLAGS.steps_per_iteration, seed=FLAGS.seed, velocity=FLAGS.velocity)
+      steps_per_iteration=FLAGS.steps_per_iteration, seed=FLAGS.seed, velocity=FLAGS.velocity,
+      plot=FLAGS.plot)
   return 0
 
 
