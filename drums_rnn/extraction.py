@@ -152,11 +152,12 @@ class DrumTrack:
     return [frozenset(e) for e in events]
 
 
-def _note_arrays(quantized):
-  """(steps, pitches) of the drum onsets that count: is_drum, velocity != 0."""
+def _note_arrays(quantized, ignore_is_drum=False):
+  """(steps, pitches) of the drum onsets that count: is_drum (unless ignored), velocity != 0."""
   notes = quantized.notes
   n = len(notes)
-  keep = np.fromiter((x.is_drum and x.velocity != 0 for x in notes), dtype=bool, count=n)
+  keep = np.fromiter(((ignore_is_drum or x.is_drum) and x.velocity != 0 for x in notes),
+                     dtype=bool, count=n)
   steps = np.fromiter((x.quantized_start_step for x in notes), dtype=np.int64, count=n)[keep]
   pitches = np.fromiter((x.pitch for x in notes), dtype=np.int64, count=n)[keep]
   return steps, pitches
@@ -164,7 +165,8 @@ def _note_arrays(quantized):
 
 def extract_from_quantized(quantized, encoding=encoding_lib.DRUM_KIT, min_bars=MIN_BARS,
                            max_steps=MAX_STEPS, gap_bars=GAP_BARS, split_long_tracks=False,
-                           stats: Optional[ExtractionStats] = None) -> List[DrumTrack]:
+                           stats: Optional[ExtractionStats] = None,
+                           ignore_is_drum=False) -> List[DrumTrack]:
   """Drum tracks of one quantized NoteSequence (Magenta's extract_drum_tracks).
 
   Args:
@@ -176,10 +178,12 @@ def extract_from_quantized(quantized, encoding=encoding_lib.DRUM_KIT, min_bars=M
     split_long_tracks: cut long tracks into bar-aligned windows of at most
       max_steps instead of truncating them.
     stats: an ExtractionStats to add counts to.
+    ignore_is_drum: count every note as a drum (Magenta's primer MIDI
+      extraction uses this with min_bars=0, gap_bars=inf, max_steps=None).
   Returns:
     The kept tracks, in time order.
   """
-  steps, pitches = _note_arrays(quantized)
+  steps, pitches = _note_arrays(quantized, ignore_is_drum)
   return extract_from_onsets(
       steps, pitches, sequences_lib.steps_per_bar_in_quantized_sequence(quantized),
       quantized.quantization_info.steps_per_quarter, encoding, min_bars=min_bars,

@@ -118,6 +118,20 @@ def test_zero_velocity_and_non_drum_only():
   assert stats['sequences_without_drum_notes'] == 1
 
 
+def test_ignore_is_drum_like_magentas_primer_extraction():
+  # Magenta's primer: every note counts, one track from the first note's bar to the last note.
+  seq = seq_with_notes([(60, 100, 5, 6)], is_drum=False)
+  add_notes(seq, [(36, 100, 30, 31)], is_drum=True)
+  q = quantized(seq)
+  tracks = extraction.extract_from_quantized(q, min_bars=0, max_steps=None,
+                                             gap_bars=float('inf'), ignore_is_drum=True)
+  assert [t.start_step for t in tracks] == [4] and len(tracks[0]) == 27
+  assert tracks[0].events()[1] == D(60) and tracks[0].events()[26] == D(36)
+  track = note_seq.DrumTrack()
+  track.from_quantized_sequence(q, gap_bars=float('inf'), ignore_is_drum=True)
+  assert list(track) == tracks[0].events()
+
+
 # --- note-seq's drums_lib_test from_quantized_sequence cases --------------------------
 
 def test_seven_eight_meter():
