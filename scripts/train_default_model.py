@@ -133,6 +133,9 @@ def main(argv):
                             num_training_steps=step + FLAGS.eval_every, summary_frequency=50,
                             num_checkpoints=2, seed=FLAGS.seed + step)
     step = result.final_step
+    if result.stopped_by:  # Ctrl-C / SIGTERM: training saved a checkpoint; stop here too.
+      logging.info('Stopped by %s at step %d; run again to resume.', result.stopped_by, step)
+      return 1
     metrics = _evaluate(config, hparams, files['validation'], result.checkpoint)
     entry = {'step': step, 'elapsed_s': round(time.time() - start), 'train': _figures(result.last_metrics),
              'validation': _figures(metrics)}
