@@ -7,8 +7,14 @@ with one line on stderr and exit code 2 instead of a traceback.
 
 import os
 import sys
+import warnings
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# TensorFlow's C++ start-up chatter (e.g. "failed call to cuInit" on every
+# CPU-only machine) is noise to users; errors reach them as exceptions anyway.
+# Set TF_CPP_MIN_LOG_LEVEL yourself to see it.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# note-seq imports pydub, which warns about a missing ffmpeg that drums never need.
+warnings.filterwarnings('ignore', message="Couldn't find ffmpeg", category=RuntimeWarning)
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
