@@ -20,6 +20,7 @@ Usage (from the repository root, after scripts/install.sh):
       --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_default
 """
 
+import glob
 import json
 import os
 import shutil
@@ -151,7 +152,10 @@ def main(argv):
 
   if best is None:
     raise DrumsRnnError('no training happened: check --max_steps / --max_hours')
-  checkpoint = run_dir_lib.latest_checkpoint(best_dir)
+  indexes = glob.glob(os.path.join(best_dir, '*.index'))
+  if len(indexes) != 1:
+    raise DrumsRnnError(f'expected one best checkpoint in {best_dir!r}, found {len(indexes)}')
+  checkpoint = indexes[0][:-len('.index')]
   test = _figures(_evaluate(config, hparams, files['test'], checkpoint))
   model = DrumsRnnModel.from_config(config, hparams)
   run_dir_lib.restore_model_weights(model, checkpoint)
