@@ -41,55 +41,24 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow as tf  # noqa: E402
 from absl import logging  # noqa: E402
-from note_seq import drums_encoder_decoder  # noqa: E402
-from note_seq import drums_lib  # noqa: E402
-from note_seq import encoder_decoder  # noqa: E402
 from note_seq import sequences_lib  # noqa: E402
 from note_seq.protobuf import music_pb2  # noqa: E402
 
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import dataset  # noqa: E402
+from tests import test_dataset  # noqa: E402
+from tests import test_encoding  # noqa: E402
+from tests import test_extraction  # noqa: E402
 
 PEER = os.path.expanduser('~/.magenta-peer/venv')
 
 
+# The note-seq reference pieces are the ones the compatibility tests check us against.
 def note_seq_encoder(config):
   """The encoder-decoder of Magenta's config, from note-seq."""
   if config.name == 'one_drum':
-    return encoder_decoder.OneHotEventSequenceEncoderDecoder(
-        drums_encoder_decoder.MultiDrumOneHotEncoding([[39] + list(range(0, 39)) +
-                                                       list(range(39, 128))]))
-  return encoder_decoder.LookbackEventSequenceEncoderDecoder(
-      drums_encoder_decoder.MultiDrumOneHotEncoding(), lookback_distances=[],
-      binary_counter_bits=6)
-
-
-def note_seq_tracks(quantized, min_bars=7, max_steps=512, gap_bars=1.0):
-  """Magenta's extract_drum_tracks loop with note-seq's DrumTrack."""
-  tracks, search = [], 0
-  spb = sequences_lib.steps_per_bar_in_quantized_sequence(quantized)
-  if spb % 1:
-    return tracks
-  while True:
-    track = drums_lib.DrumTrack()
-    track.from_quantized_sequence(quantized, search_start_step=search, gap_bars=gap_bars)
-    search = track.end_step + (search - track.end_step) % int(spb)
-    if not track:
-      return tracks
-    if len(track) < track.steps_per_bar * min_bars:
-      continue
-    if len(track) > max_steps:
-      track.set_length(max_steps)
-    tracks.append(track)
-
-
-def make_sequence_example(inputs, labels):
-  """pipelines_common.make_sequence_example, restated."""
-  input_features = [tf.train.Feature(float_list=tf.train.FloatList(value=i)) for i in inputs]
-  label_features = [tf.train.Feature(int64_list=tf.train.Int64List(value=[l])) for l in labels]
-  feature_list = {'inputs': tf.train.FeatureList(feature=input_features),
-                  'labels': tf.train.FeatureList(feature=label_features)}
-  return tf.train.SequenceExample(feature_lists=tf.train.FeatureLists(feature_list=feature_list))
+    return test_encoding.note_seq_one_drum()
+  return test_encoding.note_seq_drum_kit()
 
 
 def reference_pipeline(input_path, output_path, config):
@@ -105,9 +74,9 @@ def reference_pipeline(input_path, output_path, config):
         except (sequences_lib.MultipleTimeSignatureError, sequences_lib.MultipleTempoError,
                 sequences_lib.BadTimeSignatureError):
           continue
-        for track in note_seq_tracks(quantized):
+        for track in test_extraction.reference_tracks(quantized) or []:
           inputs, labels = encoder.encode(track)
-          writer.write(make_sequence_example(inputs, labels).SerializeToString())
+          writer.write(test_dataset.magenta_sequence_example(inputs, labels).SerializeToString())
           count += 1
   return count
 
