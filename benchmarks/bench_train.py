@@ -38,6 +38,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import tensorflow as tf  # noqa: E402
 
 from drums_rnn import configs  # noqa: E402
+from drums_rnn import dataset  # noqa: E402
 from drums_rnn import input_pipeline  # noqa: E402
 from drums_rnn import training  # noqa: E402
 
@@ -57,14 +58,7 @@ def encode_groove(path, num_files):
   with tf.io.TFRecordWriter(path) as writer:
     for midi in helpers.groove_files(split='train', limit=num_files):
       for track in extraction.extract_drum_tracks(note_seq.midi_file_to_note_sequence(midi), config):
-        inputs, labels = config.encoding.encode(track.classes)
-        example = tf.train.SequenceExample()
-        fi = example.feature_lists.feature_list['inputs']
-        fl = example.feature_lists.feature_list['labels']
-        for x, y in zip(inputs, labels):
-          fi.feature.add().float_list.value.extend(x.tolist())
-          fl.feature.add().int64_list.value.append(int(y))
-        writer.write(example.SerializeToString())
+        writer.write(dataset.encode_track(track, config))
         count += 1
   return count
 
