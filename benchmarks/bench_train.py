@@ -6,6 +6,9 @@ settings -- Magenta's default drum_kit hparams (3x256, attention 32, batch
 
 * ``compiled``: the tf.function step used by drums_rnn_train;
 * ``eager``: the identical step run op by op (the reference);
+* ``compiled_unbucketed`` (and ``eager_unbucketed``): the same on random
+  batches padded to their longest track, as Magenta batches; plain variants
+  use drums_rnn_train's batches, bucketed by length;
 * ``xla`` (optional): the step with XLA jit_compile. Measured on this 2-core
   machine with the autodiff loops it was slower (fwd+bwd 11.5 s vs 6.8 s at
   the small setting), so drums_rnn_train does not use it.
@@ -15,11 +18,13 @@ Magenta's own ``drums_rnn_train`` on the same SequenceExample file for a few
 steps and reports its global_step/sec from its event file.
 
 The machine is shared: run the variants in one process, back to back, and
-compare ratios rather than absolute numbers.
+compare ratios rather than absolute numbers. Importing drums_rnn turns on
+TensorFlow's BFC CPU allocator (see drums_rnn/__init__.py); run with
+TF_CPU_ALLOCATOR_USE_BFC=0 to measure without it.
 
 Usage:
   python benchmarks/bench_train.py [--num_files 300] [--steps 5] [--settings small,default]
-      [--variants compiled,eager] [--magenta ~/.magenta-peer/venv/bin/drums_rnn_train]
+      [--variants compiled,compiled_unbucketed,eager] [--magenta ~/.magenta-peer/venv/bin/drums_rnn_train]
 """
 
 import argparse
@@ -42,6 +47,7 @@ from drums_rnn import dataset  # noqa: E402
 from drums_rnn import input_pipeline  # noqa: E402
 from drums_rnn import training  # noqa: E402
 
+POOL_BATCHES = 200
 SETTINGS = {
     'default': '',
     'small': 'batch_size=64,rnn_layer_sizes=[64,64]',
@@ -69,17 +75,19 @@ def time_variant(config, hparams, batches, variant, steps):
   trainer.train_step(*batches[0])  # trace / warm up
   start = time.perf_counter()
   for i in range(steps):
-    trainer.train_step(*batches[(i + 1) % len(batches)])
+    trainer.train_step(*batches[i + 1])
   return (time.perf_counter() - start) / steps
 
 
-def time_magenta(binary, record_file, hparams, steps, workdir):
-  run = os.path.join(workdir, 'magenta_run')
+def time_magenta(binary, record_file, hparams, steps, workdir, bfc=False):
+  run = os.path.join(workdir, f'magenta_run_{len(os.listdir(workdir))}')
+  # Magenta as installed uses TF's default CPU allocator; --magenta_bfc gives it ours.
+  env = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC='1' if bfc else '0')
   cmd = [os.path.expanduser(binary), '--config=drum_kit', f'--run_dir={run}',
          f'--sequence_example_file={record_file}', f'--num_training_steps={steps}',
          f'--hparams={hparams}', '--summary_frequency=1']
   start = time.perf_counter()
-  subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
   total = time.perf_counter() - start
   rates = []
   for path in glob.glob(os.path.join(run, 'train', 'events.out.tfevents.*')):
@@ -99,6 +107,8 @@ def main():
   parser.add_argument('--record_file', default='', help='use this SequenceExample file instead')
   parser.add_argument('--magenta', default='', help="path of Magenta's drums_rnn_train to compare")
   parser.add_argument('--magenta_steps', type=int, default=3)
+  parser.add_argument('--magenta_bfc', action='store_true',
+                      help="also run Magenta with TensorFlow's BFC CPU allocator, as drums_rnn runs")
   args = parser.parse_args()
 
   workdir = tempfile.mkdtemp(prefix='bench_train_')
@@ -114,33 +124,50 @@ def main():
 
   for setting in args.settings.split(','):
     hparams = config.hparams(SETTINGS[setting])
-    dataset = input_pipeline.training_dataset([record_file], config.encoding.input_size,
-                                              hparams.batch_size, seed=0,
-                                              num_one_hot=config.encoding.num_classes)
-    batches = list(dataset.take(max(2, min(args.steps + 1, 4))))
-    shapes = sorted({int(b[1].shape[1]) for b in batches})
-    mean_len = np.mean([b[2].numpy().mean() for b in batches])
-    print(f'\n[{setting}] hparams {SETTINGS[setting] or "(drum_kit defaults)"}: batch '
-          f'{hparams.batch_size}, padded lengths {shapes}, mean real length {mean_len:.0f}')
+    print(f'\n[{setting}] hparams {SETTINGS[setting] or "(drum_kit defaults)"}: '
+          f'batch {hparams.batch_size}')
+    batch_sets = {}
+    for bucketed in (True, False):
+      dataset = input_pipeline.training_dataset([record_file], config.encoding.input_size,
+                                                hparams.batch_size, seed=0,
+                                                num_one_hot=config.encoding.num_classes,
+                                                bucket_by_length=bucketed)
+      # Buckets fill at different rates (the first batches are mostly of the
+      # commonest length), so draw many batches and time an evenly spaced
+      # sample of them sorted by padded length: its mean matches the stream's.
+      pool = sorted(dataset.take(POOL_BATCHES), key=lambda b: int(b[1].shape[1]))
+      picks = np.linspace(0, len(pool) - 1, args.steps).round().astype(int)
+      batches = [pool[-1]] + [pool[i] for i in picks]  # first one only warms up
+      batch_sets[bucketed] = batches
+      padded = [int(b[1].shape[1]) for b in batches[1:]]
+      mean_len = np.mean([b[2].numpy().mean() for b in batches[1:]])
+      print(f'  {"bucketed" if bucketed else "unbucketed"} batches: padded lengths {padded} '
+            f'(mean {np.mean(padded):.0f}; {np.mean([int(b[1].shape[1]) for b in pool]):.0f} over '
+            f'{len(pool)} batches), mean real length {mean_len:.0f}')
     results = {}
     for variant in args.variants.split(','):
-      seconds = time_variant(config, hparams, batches, variant, args.steps)
+      # '..._unbucketed': random batches padded to their longest track, as Magenta batches.
+      base, _, suffix = variant.partition('_')
+      seconds = time_variant(config, hparams, batch_sets[suffix != 'unbucketed'], base, args.steps)
       results[variant] = seconds
-      print(f'  {variant:9s} {seconds:8.3f} s/step  {1 / seconds:7.3f} steps/s  '
+      print(f'  {variant:19s} {seconds:8.3f} s/step  {1 / seconds:7.3f} steps/s  '
             f'{hparams.batch_size / seconds:8.1f} examples/s')
     if 'eager' in results:
       for variant in results:
         if variant != 'eager':
           print(f'  {variant} is {results["eager"] / results[variant]:.2f}x the eager step')
-    if args.magenta:
+    for bfc in ([False, True] if args.magenta_bfc else [False]) if args.magenta else []:
       rates, total = time_magenta(args.magenta, record_file, SETTINGS[setting],
-                                  args.magenta_steps, workdir)
-      if rates:
-        magenta = 1.0 / np.median(rates)
-        print(f'  magenta   {magenta:8.3f} s/step (median global_step/sec over '
-              f'{len(rates)} summaries; process wall time {total:.0f} s)')
-        for variant in results:
-          print(f'  {variant} is {magenta / results[variant]:.2f}x Magenta\'s step')
+                                  args.magenta_steps, workdir, bfc=bfc)
+      if not rates:
+        print('  magenta wrote no global_step/sec summaries')
+        continue
+      magenta = 1.0 / np.median(rates)
+      name = 'magenta+bfc' if bfc else 'magenta'
+      print(f'  {name:9s} {magenta:8.3f} s/step (median global_step/sec over '
+            f'{len(rates)} summaries; process wall time {total:.0f} s)')
+      for variant in results:
+        print(f'  {variant} is {magenta / results[variant]:.2f}x {name}\'s step')
 
 
 if __name__ == '__main__':

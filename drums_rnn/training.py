@@ -356,7 +356,8 @@ def _format_eta(seconds):
 
 def train(run_dir, sequence_example_file, config_name='drum_kit', hparams='',
           num_training_steps=0, summary_frequency=10, num_checkpoints=10, seed=None,
-          checkpoint_interval_secs=CHECKPOINT_INTERVAL_SECS, jit_compile=False):
+          checkpoint_interval_secs=CHECKPOINT_INTERVAL_SECS, jit_compile=False,
+          bucket_by_length=True):
   """Trains (or resumes training) a model in `run_dir/train`.
 
   Args:
@@ -370,6 +371,8 @@ def train(run_dir, sequence_example_file, config_name='drum_kit', hparams='',
     seed: seeds init, dropout and shuffling (None = random).
     checkpoint_interval_secs: seconds between periodic checkpoints.
     jit_compile: compile the train step with XLA.
+    bucket_by_length: batch tracks of similar length together so less
+      padding is computed (`input_pipeline.training_dataset`).
 
   Returns:
     TrainResult.
@@ -402,7 +405,8 @@ def train(run_dir, sequence_example_file, config_name='drum_kit', hparams='',
     return TrainResult(start_step, start_step, {}, manager.latest_checkpoint or '')
 
   dataset = input_pipeline.training_dataset(paths, config.encoding.input_size, hp.batch_size,
-                                            seed=seed, num_one_hot=config.encoding.num_classes)
+                                            seed=seed, num_one_hot=config.encoding.num_classes,
+                                            bucket_by_length=bucket_by_length)
   writer = tf.summary.create_file_writer(train_path)
   last_save = time.time()
   window_start, window_step = time.time(), start_step

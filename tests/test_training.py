@@ -87,6 +87,26 @@ def test_input_pipeline_pads_and_masks(synthetic_data):
   assert train_batch[0].shape[0] == 4 and train_batch[0].shape[1] % 64 == 0
 
 
+def test_training_batches_are_bucketed_by_length(synthetic_data):
+  # Label lengths 39, 32, 20, 49, 36, 28 fall in the 16-step bands 17-32 (3), 33-48 (2), 49-64 (1).
+  bands = lambda n: (n - 1) // 16  # noqa: E731
+  dataset = input_pipeline.training_dataset([synthetic_data], 518, 2, seed=3, num_one_hot=512,
+                                            length_multiple=16)
+  seen = set()
+  for inputs, labels, lengths in dataset.take(15):
+    lengths = lengths.numpy().tolist()
+    assert len({bands(n) for n in lengths}) == 1, lengths  # one band per batch
+    assert labels.shape[1] == 16 * (bands(max(lengths)) + 1)  # padded to the band, not to 64
+    assert inputs.classes.shape == labels.shape
+    seen.update(lengths)
+  assert seen == {39, 32, 20, 49, 36, 28}
+  unbucketed = input_pipeline.training_dataset([synthetic_data], 518, 2, seed=3, num_one_hot=512,
+                                               length_multiple=16, bucket_by_length=False)
+  mixed = [b[2].numpy().tolist() for b in unbucketed.take(15)]
+  assert any(len({bands(n) for n in lengths}) > 1 for lengths in mixed)
+  assert input_pipeline.bucket_boundaries(64) == [65, 129, 193, 257, 321, 385, 449]
+
+
 def test_metric_sums_are_masked():
   logits = tf.constant([[[5.0, 0.0], [0.0, 5.0], [9.0, 0.0]]])
   labels = tf.constant([[0, 0, 1]], tf.int64)

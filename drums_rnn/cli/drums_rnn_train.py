@@ -41,6 +41,9 @@ flags.DEFINE_integer('eval_timeout_secs', 300,
                      'With --eval: stop after this many seconds without a new checkpoint.')
 flags.DEFINE_integer('eval_interval_secs', 60,
                      'With --eval: minimum seconds between two evaluations.')
+flags.DEFINE_boolean('bucket_by_length', True,
+                     'Batch tracks of similar length together so less padding is computed '
+                     '(--nobucket_by_length pads random batches to their longest track, like Magenta).')
 
 
 def main(argv):
@@ -61,7 +64,7 @@ def main(argv):
         FLAGS.run_dir, FLAGS.sequence_example_file, config_name=FLAGS.config,
         hparams=FLAGS.hparams, num_training_steps=FLAGS.num_training_steps,
         summary_frequency=FLAGS.summary_frequency, num_checkpoints=FLAGS.num_checkpoints,
-        seed=FLAGS.seed)
+        seed=FLAGS.seed, bucket_by_length=FLAGS.bucket_by_length)
   return 0
 
 
