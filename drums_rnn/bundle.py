@@ -300,10 +300,18 @@ def read_bundle(path):
     raise DrumsRnnError(f'{path!r} is not a generator bundle (.mag)') from None
   if not bundle.checkpoint_file or not bundle.generator_details.id:
     raise DrumsRnnError(f'{path!r} is not a generator bundle (.mag): no generator id or checkpoint')
-  if bundle.generator_details.id not in BUNDLE_IDS:
+  if bundle_config_name(bundle) not in BUNDLE_IDS:
     raise DrumsRnnError(f'bundle {path!r} has generator id {bundle.generator_details.id!r}; '
                         f'drums_rnn bundles are {" or ".join(BUNDLE_IDS)}')
   return bundle
+
+
+def bundle_config_name(bundle):
+  """The config a bundle was made with: its generator id, or, for a bundle saved
+  with a custom `--generator_id`, the config recorded in our hparams line."""
+  if bundle.generator_details.id in BUNDLE_IDS:
+    return bundle.generator_details.id
+  return (bundle_hparams(bundle) or {}).get('config', bundle.generator_details.id)
 
 
 def bundle_hparams(bundle):
@@ -323,14 +331,25 @@ def user_description(bundle):
   return '\n'.join(lines)
 
 
-def make_bundle(config, hparams, weights, attention_layout='first_layer', description=None):
-  """A GeneratorBundle proto for a model given by its Magenta weights."""
+def make_bundle(config, hparams, weights, attention_layout='first_layer', description=None,
+                generator_id=None, generator_description=None):
+  """A GeneratorBundle proto for a model given by its Magenta weights.
+
+  `generator_id` / `generator_description` override the config's details, as
+  Magenta's flags of those names do. Magenta looks a bundle's config up by its
+  id, so only it reads such a bundle back if the id is a config name; we
+  record the config in our hparams line and read it from there.
+  """
   ckpt_bytes, meta_bytes = export_generate_graph(config, hparams, weights, attention_layout)
   bundle = generator_pb2.GeneratorBundle()
-  bundle.generator_details.id = config.name
-  bundle.generator_details.description = config.description
+  bundle.generator_details.id = generator_id or config.name
+  bundle.generator_details.description = generator_description or config.description
+  if bundle.generator_details.id not in BUNDLE_IDS:
+    logging.warning('generator id %r is not a config name: Magenta\'s drums_rnn_generate will not '
+                    'load this bundle (drums_rnn will, as %s)', generator_id, config.name)
   hp = dict(hparams)
   hp['attention_layout'] = attention_layout
+  hp['config'] = config.name
   lines = [description] if description else []
   lines.append(HPARAMS_MARKER + json.dumps(hp, sort_keys=True))
   bundle.bundle_details.description = '\n'.join(lines)
@@ -339,11 +358,13 @@ def make_bundle(config, hparams, weights, attention_layout='first_layer', descri
   return bundle
 
 
-def save_bundle(path, config, hparams, model, description=None):
+def save_bundle(path, config, hparams, model, description=None, generator_id=None,
+                generator_description=None):
   """Writes `model` as a Magenta-readable `.mag` at `path` (atomically)."""
   if not description:
     logging.warning('no --bundle_description given; the bundle has only the generator description')
-  bundle = make_bundle(config, hparams, model.get_magenta_weights(), model.attention_layout, description)
+  bundle = make_bundle(config, hparams, model.get_magenta_weights(), model.attention_layout, description,
+                       generator_id, generator_description)
   io_utils.write_bytes_atomic(path, bundle.SerializeToString())
   logging.info('wrote generator bundle %s (%d bytes of checkpoint)', path, len(bundle.checkpoint_file[0]))
   return path
@@ -386,6 +407,7 @@ def model_from_weights(config, weights, hparams=None, user_hparams='', metagraph
   layout, has_attention = detect_layout(weights)
   saved = dict(hparams or {})
   layout = saved.pop('attention_layout', layout)
+  saved.pop('config', None)
   hp = config.hparams(saved)
   sizes = infer_layer_sizes(weights)
   hp['rnn_layer_sizes'] = sizes
@@ -416,7 +438,7 @@ def model_from_weights(config, weights, hparams=None, user_hparams='', metagraph
 def load_bundle(path, user_hparams=''):
   """(config, hparams, model, bundle) from a `.mag` file (ours or Magenta's)."""
   bundle = read_bundle(path)
-  config = configs.get_config(bundle.generator_details.id)
+  config = configs.get_config(bundle_config_name(bundle))
   with tempfile.TemporaryDirectory(prefix='drums_rnn_bundle_') as tmp:
     ckpt = os.path.join(tmp, 'model.ckpt')
     with open(ckpt, 'wb') as f:

@@ -148,6 +148,21 @@ def test_our_bundle_round_trip(tmp_path, layout):
   assert not [f for f in os.listdir(tmp_path) if f != 'ours.mag']  # no temp files left
 
 
+def test_generator_id_and_description_override(tmp_path):
+  config = configs.get_config('one_drum')
+  hparams = config.hparams('rnn_layer_sizes=[4],attn_length=0')
+  model = _random_model(config, hparams)
+  path = str(tmp_path / 'named.mag')
+  bundle.save_bundle(path, config, hparams, model, description='d', generator_id='my_drums',
+                     generator_description='My one-drum model')
+  loaded_config, _, loaded, proto = bundle.load_bundle(path)
+  assert proto.generator_details.id == 'my_drums'
+  assert proto.generator_details.description == 'My one-drum model'
+  assert loaded_config.name == 'one_drum'  # read back from our hparams line
+  for name, value in model.get_magenta_weights().items():
+    np.testing.assert_array_equal(loaded.get_magenta_weights()[name], value)
+
+
 def test_our_metagraph_runs_like_magenta(tmp_path):
   """Import our metagraph + V1 checkpoint the way Magenta does and sample from its softmax."""
   config = configs.get_config('drum_kit')

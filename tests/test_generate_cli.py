@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from drums_rnn import bundle
 from drums_rnn import configs
 from drums_rnn import generation
 from drums_rnn import run_dir as run_dir_lib
@@ -85,9 +86,10 @@ def test_generate_from_run_dir_verbatim(run, tmp_path):
 def test_bundle_round_trip_verbatim_and_same_tracks_for_a_seed(run, tmp_path):
   mag = str(tmp_path / 'x.mag')
   proc = _generate(f'--run_dir={run}', '--save_generator_bundle', f'--bundle_file={mag}',
-                   '--bundle_description=test model')
+                   '--bundle_description=test model', '--generator_description=Grooves of a test')
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert sorted(os.listdir(tmp_path)) == ['x.mag']
+  assert bundle.read_bundle(mag).generator_details.description == 'Grooves of a test'
   out = str(tmp_path / 'out')
   proc = _generate('--config=drum_kit', f'--bundle_file={mag}', f'--output_dir={out}', '--num_outputs=10',
                    '--num_steps=128', '--primer_drums=[(36,)]')

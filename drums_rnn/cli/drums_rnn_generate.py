@@ -59,6 +59,10 @@ flags.DEFINE_string('bundle_file', None, 'A .mag generator bundle to generate fr
 flags.DEFINE_boolean('save_generator_bundle', False, 'Save the model of --run_dir/--checkpoint_file as '
                      '--bundle_file instead of generating.')
 flags.DEFINE_string('bundle_description', None, 'Description stored in the saved bundle.')
+flags.DEFINE_string('generator_id', None, 'With --save_generator_bundle: the bundle\'s generator id '
+                    'instead of the config name (Magenta then cannot load it; drums_rnn can).')
+flags.DEFINE_string('generator_description', None, 'With --save_generator_bundle: the bundle\'s '
+                    'generator description instead of the config\'s.')
 flags.DEFINE_string('output_dir', '/tmp/drums_rnn/generated', 'Where the MIDI files are written.')
 flags.DEFINE_integer('num_outputs', 10, 'Number of drum tracks to generate.')
 flags.DEFINE_integer('num_steps', 128, 'Total length of each track in steps, primer included.')
@@ -93,7 +97,9 @@ def main(argv):
       config_name=FLAGS.config if FLAGS['config'].present else None, hparams=FLAGS.hparams,
       saving=FLAGS.save_generator_bundle)
   if FLAGS.save_generator_bundle:
-    bundle.save_bundle(FLAGS.bundle_file, config, hparams, model, FLAGS.bundle_description)
+    bundle.save_bundle(FLAGS.bundle_file, config, hparams, model, FLAGS.bundle_description,
+                       generator_id=FLAGS.generator_id,
+                       generator_description=FLAGS.generator_description)
     return 0
   generation.generate_to_midi(
       config, model, FLAGS.output_dir, num_outputs=FLAGS.num_outputs, num_steps=FLAGS.num_steps,

@@ -14,6 +14,7 @@ Example:
 """
 
 from absl import flags
+from absl import logging
 
 from drums_rnn.cli import common
 from drums_rnn.errors import DrumsRnnError
@@ -41,6 +42,10 @@ flags.DEFINE_integer('eval_timeout_secs', 300,
                      'With --eval: stop after this many seconds without a new checkpoint.')
 flags.DEFINE_integer('eval_interval_secs', 60,
                      'With --eval: minimum seconds between two evaluations.')
+flags.DEFINE_string('generator_id', None, 'Accepted for Magenta compatibility; it only names saved '
+                    'bundles (drums_rnn_generate --save_generator_bundle --generator_id).')
+flags.DEFINE_string('generator_description', None, 'Accepted for Magenta compatibility; see '
+                    '--generator_id.')
 flags.DEFINE_boolean('bucket_by_length', True,
                      'Batch tracks of similar length together so less padding is computed '
                      '(--nobucket_by_length pads random batches to their longest track, like Magenta).')
@@ -51,6 +56,9 @@ def main(argv):
     raise DrumsRnnError(f'unexpected arguments: {" ".join(argv[1:])}')
   common.set_log_level(FLAGS.log)
   from drums_rnn import training  # heavy import after flag checks
+  if FLAGS.generator_id or FLAGS.generator_description:
+    logging.info('--generator_id/--generator_description do not affect training; pass them to '
+                 'drums_rnn_generate --save_generator_bundle to name a bundle.')
 
   if FLAGS.eval:
     training.evaluate_repeatedly(
