@@ -25,8 +25,10 @@ we report the loss of the model as it is used for generation.
 
 Distribution: the step runs under a `tf.distribute` strategy -- the default
 (one device) strategy normally, `MirroredStrategy` when several GPUs are
-visible. The per-replica step returns gradient and metric *sums*; they are
-summed across replicas and applied once, so the result equals one big batch.
+visible. Each replica takes every n-th track of the batch; the per-replica
+step returns gradient and metric *sums*, which are summed across replicas and
+applied once, so the result equals the one-device step on the whole batch
+(tested with two logical CPU devices standing in for two GPUs).
 Multi-worker training would use `tf.distribute.MultiWorkerMirroredStrategy`
 the same way (set `TF_CONFIG` on every worker, let only the chief write
 checkpoints and summaries); it is not wired to a flag because a model of this
@@ -264,6 +266,14 @@ class Trainer:
                  tf.TensorSpec([None], tf.int32)]
 
     def replica_step(inputs, labels, lengths):
+      context = tf.distribute.get_replica_context()
+      replicas = context.num_replicas_in_sync
+      if replicas > 1:
+        # Each replica takes every n-th track of the batch: the batch is split,
+        # not copied, and any batch size works.
+        i = context.replica_id_in_sync_group
+        inputs, labels, lengths = tf.nest.map_structure(lambda x: x[i::replicas],
+                                                        (inputs, labels, lengths))
       with tf.GradientTape() as tape:
         logits, _ = model(inputs, training=True)
         sums = metric_sums(logits, labels, lengths)

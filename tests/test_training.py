@@ -148,6 +148,50 @@ def test_per_tensor_clipping_and_adam_match_tf1_formulas():
   assert int(trainer.step) == 1
 
 
+MIRRORED_SCRIPT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices('CPU')[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from drums_rnn import configs, training
+config = configs.get_config('drum_kit')
+hparams = config.hparams('batch_size=5,rnn_layer_sizes=[8,8],attn_length=3,dropout_keep_prob=1.0')
+rng = np.random.default_rng(0)
+inputs = config.encoding.inputs_from_classes(rng.integers(0, 512, 5 * 24)).reshape(5, 24, -1)
+labels = rng.integers(0, 512, (5, 24))
+lengths = np.array([24, 20, 17, 9, 24], np.int32)
+results = {}
+for name, strategy in [('one', tf.distribute.get_strategy()),
+                       ('mirrored', tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1']))]:
+  trainer = training.Trainer(config, hparams, seed=3, strategy=strategy)
+  sums = trainer.train_step(inputs, labels, lengths)
+  results[name] = {'replicas': strategy.num_replicas_in_sync, 'steps': float(sums['steps']),
+                   'xent': float(sums['xent']),
+                   'weights': {k: v.tolist() for k, v in trainer.model.get_magenta_weights().items()}}
+json.dump(results, sys.stdout)
+"""
+
+
+def test_mirrored_strategy_splits_the_batch_and_matches_one_device():
+  """Two logical CPUs stand in for two GPUs: the batch is split across replicas
+  (not copied: the summed step counts would double) and the update equals the
+  one-device update."""
+  import json
+  import subprocess
+  import sys
+  proc = subprocess.run([sys.executable, '-c', MIRRORED_SCRIPT], capture_output=True, text=True,
+                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = json.loads(proc.stdout)
+  one, mirrored = results['one'], results['mirrored']
+  assert one['replicas'] == 1 and mirrored['replicas'] == 2
+  assert one['steps'] == mirrored['steps'] == 24 + 20 + 17 + 9 + 24
+  assert abs(one['xent'] - mirrored['xent']) < 1e-3
+  for name, value in one['weights'].items():
+    np.testing.assert_allclose(mirrored['weights'][name], value, atol=1e-5, err_msg=name)
+
+
 @pytest.mark.groove
 def test_tiny_model_learns_groove_and_resumes(groove_data, tmp_path):
   train_file, eval_file = groove_data
