@@ -91,6 +91,7 @@ def main(argv):
   if len(argv) > 1:
     raise DrumsRnnError(f'unexpected arguments: {" ".join(argv[1:])}')
   common.set_log_level(FLAGS.log)
+  common.import_tensorflow()
   from drums_rnn import evaluation  # pylint: disable=import-outside-toplevel
 
   use_model = bool(FLAGS.run_dir or FLAGS.bundle_file)

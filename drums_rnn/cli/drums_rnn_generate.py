@@ -13,38 +13,10 @@ Examples:
     --bundle_file=/tmp/drum_kit.mag --bundle_description="trained on my grooves"
 """
 
-import sys
-import types
+from absl import flags
 
-
-def _skip_unused_heavy_imports():
-  """Halves the command's start-up CPU time by not importing what it never uses.
-
-  * TensorFlow imports all of Keras (and scikit-learn through it) at start-up,
-    only to register Keras optimizers for SavedModel loading; blocking that
-    one import makes TF skip it (it catches the ImportError).
-  * note-seq imports its notebook helpers (bokeh plotting) on import; a stub
-    module stands in for them (their two functions are never called here).
-  Only done when nothing has imported those packages yet.
-  """
-  if 'keras' not in sys.modules:
-    sys.modules.setdefault('keras.src.optimizers', None)
-  if 'note_seq' not in sys.modules:
-    stub = types.ModuleType('note_seq.notebook_utils')
-
-    def unavailable(*unused_args, **unused_kwargs):
-      raise RuntimeError('note_seq notebook helpers are not loaded in drums_rnn_generate')
-
-    stub.play_sequence = stub.plot_sequence = unavailable
-    sys.modules.setdefault('note_seq.notebook_utils', stub)
-
-
-_skip_unused_heavy_imports()
-
-from absl import flags  # noqa: E402
-
-from drums_rnn.cli import common  # noqa: E402
-from drums_rnn.errors import DrumsRnnError  # noqa: E402
+from drums_rnn.cli import common
+from drums_rnn.errors import DrumsRnnError
 
 FLAGS = flags.FLAGS
 
@@ -88,6 +60,7 @@ def main(argv):
     raise DrumsRnnError('--save_generator_bundle needs --bundle_file (the .mag to write)')
   if not FLAGS.save_generator_bundle and FLAGS.temperature <= 0:
     raise DrumsRnnError(f'--temperature must be > 0, got {FLAGS.temperature}')
+  common.import_tensorflow()
   from drums_rnn import bundle  # pylint: disable=g-import-not-at-top  (heavy: TF)
   from drums_rnn import generation  # pylint: disable=g-import-not-at-top
 

@@ -55,6 +55,7 @@ def main(argv):
   if len(argv) > 1:
     raise DrumsRnnError(f'unexpected arguments: {" ".join(argv[1:])}')
   common.set_log_level(FLAGS.log)
+  common.import_tensorflow()
   from drums_rnn import training  # heavy import after flag checks
   if FLAGS.generator_id or FLAGS.generator_description:
     logging.info('--generator_id/--generator_description do not affect training; pass them to '
