@@ -51,10 +51,10 @@ flags.DEFINE_string('output', os.path.join(REPO_ROOT, 'drums_rnn', 'models', 'dr
                     'Where the bundle is written (figures go to the same name with .json).')
 flags.DEFINE_string('hparams', 'batch_size=64,rnn_layer_sizes=[128,128],attn_length=16,'
                     'dropout_keep_prob=0.7', 'drum_kit hparams for the default model.')
-flags.DEFINE_integer('eval_every', 250, 'Training steps between validation evaluations.')
+flags.DEFINE_integer('eval_every', 200, 'Training steps between validation evaluations.')
 flags.DEFINE_integer('patience', 4, 'Evaluations without improvement before stopping.')
 flags.DEFINE_integer('max_steps', 20000, 'Upper bound on training steps.')
-flags.DEFINE_float('max_hours', 2.0, 'Upper bound on training wall time.')
+flags.DEFINE_float('max_hours', 1.5, 'Upper bound on training wall time.')
 flags.DEFINE_integer('seed', 1, 'Seed for initialisation, dropout and shuffling.')
 
 
