@@ -128,14 +128,14 @@ def main():
           f'batch {hparams.batch_size}')
     batch_sets = {}
     for bucketed in (True, False):
-      dataset = input_pipeline.training_dataset([record_file], config.encoding.input_size,
-                                                hparams.batch_size, seed=0,
-                                                num_one_hot=config.encoding.num_classes,
-                                                bucket_by_length=bucketed)
+      stream = input_pipeline.training_dataset([record_file], config.encoding.input_size,
+                                               hparams.batch_size, seed=0,
+                                               num_one_hot=config.encoding.num_classes,
+                                               bucket_by_length=bucketed)
       # Buckets fill at different rates (the first batches are mostly of the
       # commonest length), so draw many batches and time an evenly spaced
       # sample of them sorted by padded length: its mean matches the stream's.
-      pool = sorted(dataset.take(POOL_BATCHES), key=lambda b: int(b[1].shape[1]))
+      pool = sorted(stream.take(POOL_BATCHES), key=lambda b: int(b[1].shape[1]))
       picks = np.linspace(0, len(pool) - 1, args.steps).round().astype(int)
       batches = [pool[-1]] + [pool[i] for i in picks]  # first one only warms up
       batch_sets[bucketed] = batches
@@ -156,7 +156,8 @@ def main():
       for variant in results:
         if variant != 'eager':
           print(f'  {variant} is {results["eager"] / results[variant]:.2f}x the eager step')
-    for bfc in ([False, True] if args.magenta_bfc else [False]) if args.magenta else []:
+    magenta_allocators = [False, True] if args.magenta_bfc else [False]
+    for bfc in magenta_allocators if args.magenta else []:
       rates, total = time_magenta(args.magenta, record_file, SETTINGS[setting],
                                   args.magenta_steps, workdir, bfc=bfc)
       if not rates:

@@ -13,11 +13,19 @@ import threading
 import types
 import warnings
 
+from absl import app
+from absl import flags
+from absl import logging
+
+from drums_rnn.errors import DrumsRnnError
+
 # TensorFlow's C++ start-up chatter (e.g. "failed call to cuInit" on every
 # CPU-only machine) is noise to users; errors reach them as exceptions anyway.
 # Set TF_CPP_MIN_LOG_LEVEL yourself (0 shows everything) to see it.
 _SHOW_TF_INFO = os.environ.get('TF_CPP_MIN_LOG_LEVEL', '3') == '0'
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# note-seq imports pydub, which warns about a missing ffmpeg that drums never need.
+warnings.filterwarnings('ignore', message="Couldn't find ffmpeg", category=RuntimeWarning)
 
 
 def _skip_unused_heavy_imports():
@@ -88,14 +96,6 @@ def import_tensorflow():
     return
   with _filtered_stderr(_NATIVE_NOISE):
     import tensorflow  # noqa: F401,F811  pylint: disable=g-import-not-at-top,unused-import
-# note-seq imports pydub, which warns about a missing ffmpeg that drums never need.
-warnings.filterwarnings('ignore', message="Couldn't find ffmpeg", category=RuntimeWarning)
-
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
-
-from drums_rnn.errors import DrumsRnnError  # noqa: E402
 
 EXIT_USER_ERROR = 2
 

@@ -8,7 +8,6 @@ are skipped with one warning each and counted; the file is written under a
 temporary name and renamed at the end.
 """
 
-import warnings
 
 from absl import flags
 
@@ -27,8 +26,6 @@ flags.DEFINE_string('log', 'INFO', 'Log level: DEBUG, INFO, WARN, ERROR or FATAL
 
 def main(argv):
   del argv
-  # note-seq imports pydub, which warns about ffmpeg (only needed for audio).
-  warnings.filterwarnings('ignore', message="Couldn't find ffmpeg")
   common.set_log_level(FLAGS.log)
   from drums_rnn import dataset  # pylint: disable=g-import-not-at-top
   from drums_rnn.errors import DrumsRnnError  # pylint: disable=g-import-not-at-top

@@ -7,7 +7,6 @@ seed and each NoteSequence id, so reruns agree), `--num_workers` and
 MIDI files (converted on the fly, ids as convert_dir_to_note_sequences).
 """
 
-import warnings
 
 from absl import flags
 
@@ -40,8 +39,6 @@ flags.DEFINE_bool('split_long_tracks', False,
 
 def main(argv):
   del argv
-  # note-seq imports pydub, which warns about ffmpeg (only needed for audio).
-  warnings.filterwarnings('ignore', message="Couldn't find ffmpeg")
   common.set_log_level(FLAGS.log)
   from drums_rnn import dataset  # pylint: disable=g-import-not-at-top
   from drums_rnn.errors import DrumsRnnError  # pylint: disable=g-import-not-at-top
