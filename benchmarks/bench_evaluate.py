@@ -6,7 +6,7 @@ written as a .mag bundle; the drum tracks of the Groove MIDI Dataset's test
 split (Gillick et al. 2019, Magenta, CC BY 4.0) are extracted by Magenta's
 rules; then
 
-* ours: `evaluation.track_log_likelihoods` (padded batches of tracks, the
+* ours: `scoring.track_log_likelihoods` (padded batches of tracks, the
   whole sequence in one compiled call per batch);
 * Magenta (its peer install, ~/.magenta-peer/venv): the same bundle loaded
   by `drums_rnn_sequence_generator`, `model.drum_track_log_likelihood(track)`
@@ -36,6 +36,7 @@ from drums_rnn import bundle  # noqa: E402
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import evaluation  # noqa: E402
 from drums_rnn import metrics  # noqa: E402
+from drums_rnn import scoring  # noqa: E402
 from drums_rnn.model import DrumsRnnModel  # noqa: E402
 
 PEER_PYTHON = os.path.expanduser('~/.magenta-peer/venv/bin/python')
@@ -108,9 +109,9 @@ def main():
     tracks = tracks[:args.limit]
   num_steps = sum(len(t) - 1 for t in tracks)
   model = stable_model(config, hparams)
-  evaluation.track_log_likelihoods(model, config.encoding, tracks[:2])  # warm-up / tracing
+  scoring.track_log_likelihoods(model, config.encoding, tracks[:2])  # warm-up / tracing
   start = time.time()
-  ours, counts, _ = evaluation.track_log_likelihoods(model, config.encoding, tracks)
+  ours, counts, _ = scoring.track_log_likelihoods(model, config.encoding, tracks)
   t_ours = time.time() - start
   print(f'\nlog-likelihood of {len(tracks)} Groove test drum tracks ({num_steps} predicted steps), '
         f'drum_kit 3x256 attention 32, CPU:')

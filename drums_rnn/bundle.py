@@ -34,7 +34,7 @@ from google.protobuf import message as pb_message
 from note_seq.protobuf import generator_pb2
 
 from drums_rnn import configs
-from drums_rnn import io_utils
+from drums_rnn import files
 from drums_rnn.errors import DrumsRnnError
 
 BUNDLE_IDS = ('one_drum', 'drum_kit')
@@ -365,7 +365,7 @@ def save_bundle(path, config, hparams, model, description=None, generator_id=Non
     logging.warning('no --bundle_description given; the bundle has only the generator description')
   bundle = make_bundle(config, hparams, model.get_magenta_weights(), model.attention_layout, description,
                        generator_id, generator_description)
-  io_utils.write_bytes_atomic(path, bundle.SerializeToString())
+  files.write_bytes_atomic(path, bundle.SerializeToString())
   logging.info('wrote generator bundle %s (%d bytes of checkpoint)', path, len(bundle.checkpoint_file[0]))
   return path
 

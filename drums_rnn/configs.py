@@ -76,7 +76,31 @@ class DrumsRnnConfig:
     else:
       overrides = {k: _coerce(k, v, result) for k, v in dict(overrides).items()}
     result.update(overrides)
+    check_hparams(result)
     return result
+
+
+# Allowed values: (test, what the value must be). clip_norm 0 means no
+# clipping, as in Magenta (tf-slim's create_train_op clips only when > 0).
+_RANGES = {
+    'batch_size': (lambda v: v >= 1, 'at least 1'),
+    'learning_rate': (lambda v: v > 0, 'positive'),
+    'clip_norm': (lambda v: v >= 0, '>= 0 (0 = no clipping)'),
+    'dropout_keep_prob': (lambda v: 0 < v <= 1, 'in (0, 1]'),
+    'attn_length': (lambda v: v >= 0, '>= 0 (0 = no attention)'),
+}
+
+
+def check_hparams(hparams):
+  """Raises DrumsRnnError naming the first hparam whose value is out of range.
+
+  Run whenever hparams are built, so a bad value is refused before a
+  command writes anything (e.g. batch_size=0, learning_rate=-1).
+  """
+  for name, (ok, what) in _RANGES.items():
+    if name in hparams and not ok(hparams[name]):
+      raise DrumsRnnError(f'hparam {name!r} must be {what}, got {hparams[name]!r}')
+  return hparams
 
 
 def _with_base(**overrides):

@@ -43,7 +43,7 @@ from note_seq.protobuf import music_pb2
 
 from drums_rnn import configs
 from drums_rnn import extraction
-from drums_rnn import io_utils
+from drums_rnn import files
 from drums_rnn import tfrecord
 from drums_rnn.errors import DrumsRnnError
 
@@ -397,11 +397,11 @@ def convert_directory(input_dir, output_file, recursive=False):
   input_dir = os.path.expanduser(input_dir)
   if not os.path.isdir(input_dir):
     raise DrumsRnnError(f'--input_dir {input_dir!r} is not a directory')
-  files = list_music_files(input_dir, recursive=recursive)
+  music_files = list_music_files(input_dir, recursive=recursive)
   converted = skipped = unknown = 0
-  with io_utils.atomic_output(os.path.expanduser(output_file)) as tmp:
+  with files.atomic_output(os.path.expanduser(output_file)) as tmp:
     with TFRecordWriter(tmp) as writer:
-      for full, rel, no_converter in files:
+      for full, rel, no_converter in music_files:
         if no_converter:
           logging.warning('Unable to find a converter for file %s', full)
           unknown += 1
@@ -434,11 +434,11 @@ def _input_items(path):
                         'directory of MIDI files')
   path = os.path.expanduser(path)
   if os.path.isdir(path):
-    files = [(full, rel) for full, rel, skipped in list_music_files(path, recursive=True)
+    music_files = [(full, rel) for full, rel, skipped in list_music_files(path, recursive=True)
              if not skipped]
-    if not files:
+    if not music_files:
       raise DrumsRnnError(f'no MIDI, MusicXML or ABC files found under {path!r}')
-    return len(files), (('file', (path, full, rel)) for full, rel in files)
+    return len(music_files), (('file', (path, full, rel)) for full, rel in music_files)
   if not os.path.exists(path):
     raise DrumsRnnError(f'input {path!r} does not exist')
   if path.lower().endswith(MUSIC_EXTENSIONS):
@@ -725,7 +725,7 @@ def create_dataset(config, input_path, output_dir, eval_ratio=0.1, seed=0, num_w
   if num_workers < 1:
     raise DrumsRnnError(f'--num_workers must be at least 1, got {num_workers}')
   output_dir = os.path.expanduser(output_dir)
-  io_utils.ensure_dir(output_dir)
+  files.ensure_dir(output_dir)
 
   start = time.time()
   total, items = _input_items(input_path)
@@ -750,8 +750,8 @@ def create_dataset(config, input_path, output_dir, eval_ratio=0.1, seed=0, num_w
     pool = _pool(job, min(num_workers, max(total, 1)))
     results = pool.imap(_process, enumerate(items), chunksize=4)
   try:
-    with io_utils.atomic_output(paths['training']) as train_tmp, \
-        io_utils.atomic_output(paths['eval']) as eval_tmp, \
+    with files.atomic_output(paths['training']) as train_tmp, \
+        files.atomic_output(paths['eval']) as eval_tmp, \
         TFRecordWriter(train_tmp, use_tf) as train_writer, \
         TFRecordWriter(eval_tmp, use_tf) as eval_writer:
       writers = {'training': train_writer, 'eval': eval_writer}

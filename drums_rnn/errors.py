@@ -9,3 +9,12 @@ so users never see a traceback for bad input.
 
 class DrumsRnnError(Exception):
   """A user-facing error: bad input, bad flags, missing files."""
+
+
+class Terminated(BaseException):
+  """Raised in the main thread when the process receives SIGTERM.
+
+  A BaseException (like KeyboardInterrupt for SIGINT), so that every
+  `finally` and the safe writer's clean-up run before the command exits
+  with 143 (128 + SIGTERM); library code should not catch it.
+  """

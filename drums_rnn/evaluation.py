@@ -32,15 +32,15 @@ import json
 import math
 import os
 import time
-import weakref
 from typing import Dict, List, Sequence
 
 import numpy as np
 from absl import logging
 
 from drums_rnn import encoding as encoding_lib
-from drums_rnn import io_utils
+from drums_rnn import files
 from drums_rnn import metrics
+from drums_rnn import scoring
 from drums_rnn.errors import DrumsRnnError
 
 MIDI_EXTENSIONS = ('.mid', '.midi')
@@ -331,7 +331,7 @@ def write_csv(path, comparison=None, likelihood=None, credit=None):
                  'evaluated_n': likelihood.num_steps})
   if credit:
     rows.append({'feature': f'data: {credit}'})
-  with io_utils.atomic_output(path) as tmp:
+  with files.atomic_output(path) as tmp:
     with open(tmp, 'w', newline='', encoding='utf-8') as f:
       writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
       writer.writeheader()
@@ -363,7 +363,7 @@ def to_json_dict(comparison=None, likelihood=None, credit=None):
 
 def write_json(path, comparison=None, likelihood=None, credit=None):
   data = json.dumps(to_json_dict(comparison, likelihood, credit), indent=2, allow_nan=False)
-  io_utils.write_bytes_atomic(path, (data + '\n').encode('utf-8'))
+  files.write_bytes_atomic(path, (data + '\n').encode('utf-8'))
   logging.info('wrote %s', path)
   return path
 
@@ -371,7 +371,7 @@ def write_json(path, comparison=None, likelihood=None, credit=None):
 def write_distance_plots(plot_dir, comparison: SetComparison):
   """One PNG per feature of the three distance distributions; returns the paths."""
   from drums_rnn import plotting  # pylint: disable=import-outside-toplevel
-  io_utils.ensure_dir(plot_dir)
+  files.ensure_dir(plot_dir)
   paths = []
   for name, feature_comparison in comparison.comparisons.items():
     paths.append(plotting.plot_distance_distributions(
@@ -417,16 +417,16 @@ def write_patterns_midi(patterns: Sequence[DrumPattern], output_dir, qpm=120.0, 
   CREDIT.txt.
   """
   import note_seq  # pylint: disable=import-outside-toplevel
-  io_utils.ensure_dir(output_dir)
+  files.ensure_dir(output_dir)
   width = len(str(max(len(patterns) - 1, 0)))
   paths = []
   for i, pattern in enumerate(patterns):
     path = os.path.join(output_dir, f'{prefix}_{i:0{width}d}.mid')
-    with io_utils.atomic_output(path) as tmp:
+    with files.atomic_output(path) as tmp:
       note_seq.sequence_proto_to_midi_file(pattern_to_note_sequence(pattern, qpm), tmp)
     paths.append(path)
   if credit:
-    io_utils.write_bytes_atomic(os.path.join(output_dir, 'CREDIT.txt'),
+    files.write_bytes_atomic(os.path.join(output_dir, 'CREDIT.txt'),
                                 f'Derived from the {credit}\n'.encode('utf-8'))
   logging.info('wrote %d MIDI files to %s', len(paths), output_dir)
   return paths
@@ -523,62 +523,6 @@ def extract_model_tracks(paths, config, what='MIDI files'):
   return tracks
 
 
-# One compiled scoring function per model, reused across calls.
-_SCORERS = weakref.WeakKeyDictionary()
-
-
-def _scorer(model, input_size):
-  """A tf.function (inputs [B, T, n], labels [B, T]) -> (log p(label), correct)."""
-  scorer = _SCORERS.get(model)
-  if scorer is not None:
-    return scorer
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  model_ref = weakref.ref(model)  # the cache must not keep the model alive
-
-  @tf.function(input_signature=[tf.TensorSpec([None, None, input_size], tf.float32),
-                                tf.TensorSpec([None, None], tf.int64)])
-  def score(inputs, labels):
-    logits, _ = model_ref()(inputs, training=False)
-    log_probs = tf.nn.log_softmax(logits, axis=-1)
-    picked = tf.gather(log_probs, labels, batch_dims=2)
-    correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32)
-    return picked, correct
-
-  _SCORERS[model] = score
-  return score
-
-
-def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32):
-  """Per track: (sum of log p(label), number of predicted steps, correct argmaxes).
-
-  Tracks are sorted by length and run in padded batches; the model is causal,
-  so padding at the end of a track does not change its earlier outputs, and
-  padded steps are masked out.
-  """
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  score = _scorer(model, drum_encoding.input_size)
-  order = np.argsort([t.shape[0] for t in tracks], kind='stable')
-  sums = np.zeros(len(tracks))
-  counts = np.zeros(len(tracks), np.int64)
-  correct = np.zeros(len(tracks))
-  for start in range(0, len(order), batch_size):
-    batch = order[start:start + batch_size]
-    encoded = [drum_encoding.encode(tracks[i]) for i in batch]
-    length = max(e[1].shape[0] for e in encoded)
-    inputs = np.zeros((len(batch), length, drum_encoding.input_size), np.float32)
-    labels = np.zeros((len(batch), length), np.int64)
-    mask = np.zeros((len(batch), length), bool)
-    for row, (x, y) in enumerate(encoded):
-      inputs[row, :y.shape[0]] = x
-      labels[row, :y.shape[0]] = y
-      mask[row, :y.shape[0]] = True
-    picked, hit = score(tf.constant(inputs), tf.constant(labels))
-    sums[batch] = np.where(mask, picked.numpy(), 0.0).sum(axis=1)
-    counts[batch] = mask.sum(axis=1)
-    correct[batch] = np.where(mask, hit.numpy(), 0.0).sum(axis=1)
-  return sums, counts, correct
-
-
 def model_likelihood(model, config, tracks, label='tracks', batch_size=32):
   """Mean log-likelihood per predicted step and perplexity of `tracks`.
 
@@ -586,7 +530,7 @@ def model_likelihood(model, config, tracks, label='tracks', batch_size=32):
   e.g. an untrained attention model on a long track) is left out of the
   means, counted in `nonfinite_tracks` and warned about.
   """
-  sums, counts, correct = track_log_likelihoods(model, config.encoding, tracks, batch_size)
+  sums, counts, correct = scoring.track_log_likelihoods(model, config.encoding, tracks, batch_size)
   finite = np.isfinite(sums)
   if not finite.all():
     logging.warning('%s: %d of %d tracks gave a non-finite log-likelihood (the model\'s outputs '

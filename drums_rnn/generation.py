@@ -38,7 +38,7 @@ from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
 
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn import io_utils
+from drums_rnn import files
 
 DEFAULT_PRIMER = [(36,)]
 DEFAULT_QPM = 120.0
@@ -300,12 +300,12 @@ def output_names(num_outputs, timestamp=None):
 
 def write_midi_files(sequences, output_dir, timestamp=None):
   """Writes each sequence atomically; on any error removes what it wrote."""
-  io_utils.ensure_dir(output_dir)
+  files.ensure_dir(output_dir)
   written = []
   try:
     for name, sequence in zip(output_names(len(sequences), timestamp), sequences):
       path = os.path.join(output_dir, name)
-      with io_utils.atomic_output(path) as tmp:
+      with files.atomic_output(path) as tmp:
         note_seq.sequence_proto_to_midi_file(sequence, tmp)
       written.append(path)
   except BaseException:
@@ -395,7 +395,7 @@ def generate_to_midi(config, model, output_dir, num_outputs=10, num_steps=128, p
   events, qpm = resolve_primer(config, primer_drums, primer_midi, qpm)
   check_generation_args(len(events), num_outputs, num_steps, temperature, beam_size, branch_factor,
                         steps_per_iteration)
-  io_utils.ensure_dir(output_dir)
+  files.ensure_dir(output_dir)
   tracks, scores = generate_tracks(model, config, events, num_outputs, num_steps, temperature,
                                    beam_size, branch_factor, steps_per_iteration, seed)
   for i, score in enumerate(scores):

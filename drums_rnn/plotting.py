@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from drums_rnn import io_utils
+from drums_rnn import files
 from drums_rnn import metrics
 
 # One colour per drum class, grouped: kick, snare, hats, toms, cymbals.
@@ -23,7 +23,7 @@ _CLASS_COLOURS = ('#d62728', '#1f77b4', '#2ca02c', '#98df8a', '#9467bd', '#b07cc
 
 def _save(fig, path, dpi):
   FigureCanvasAgg(fig)
-  with io_utils.atomic_output(path) as tmp:
+  with files.atomic_output(path) as tmp:
     fig.savefig(tmp, format='png', dpi=dpi)
   return path
 

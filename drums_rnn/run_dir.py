@@ -1,26 +1,34 @@
-"""The layout of a training run directory, and loading a trained model from it.
+"""The layout of a training run directory, its saved settings and its checkpoints.
 
 Magenta's layout: ``<run_dir>/train`` holds the checkpoints (and training
 summaries), ``<run_dir>/eval`` the evaluation summaries. We add one file
 beside the checkpoints, ``drums_rnn_config.json``, holding the config name and
 the full hparams used for training, so generation and evaluation rebuild the
-same network without the user repeating ``--hparams``.
+same network without the user repeating ``--hparams``; and ``.lock``, the
+advisory lock of the one trainer allowed to write the directory
+(:class:`drums_rnn.files.RunLock`).
 
-Checkpoints are TF2 object checkpoints (``ckpt-<n>.index`` / ``.data``) of a
-``tf.train.Checkpoint(model=..., optimizer=..., step=...)``; only the
-``model`` part is needed to generate or evaluate.
+Checkpoints are TF2 object checkpoints (``model.ckpt-<n>.index`` / ``.data``)
+of a ``tf.train.Checkpoint(model=..., optimizer=..., step=...)``; only the
+``model`` part is needed to generate or evaluate. A checkpoint can be damaged
+(a full disk, a copy cut short): :func:`restore_newest_intact` tries them
+newest first and falls back to an older one with a warning naming the
+damaged one, so one bad file never loses a whole run.
 """
 
+import glob
 import json
 import os
+import re
 
-import tensorflow as tf
+from absl import logging
 
 from drums_rnn import configs
-from drums_rnn import io_utils
+from drums_rnn import files
 from drums_rnn.errors import DrumsRnnError
 
 SETTINGS_FILE = 'drums_rnn_config.json'
+_STEP = re.compile(r'-(\d+)$')
 
 
 def train_dir(run_dir):
@@ -33,12 +41,13 @@ def eval_dir(run_dir):
 
 def save_settings(train_dir_path, config_name, hparams):
   """Writes the config name and the full hparams beside the checkpoints."""
-  io_utils.ensure_dir(train_dir_path)
+  files.ensure_dir(train_dir_path)
   text = json.dumps({'config': config_name, 'hparams': dict(hparams)}, indent=2, sort_keys=True)
-  io_utils.write_bytes_atomic(os.path.join(train_dir_path, SETTINGS_FILE), (text + '\n').encode())
+  files.write_text_atomic(os.path.join(train_dir_path, SETTINGS_FILE), text + '\n')
 
 
-def _settings_path(path):
+def settings_path(path):
+  """The settings file of a run dir or train dir, or None."""
   for candidate in (os.path.join(path, SETTINGS_FILE),
                     os.path.join(train_dir(path), SETTINGS_FILE)):
     if os.path.isfile(candidate):
@@ -48,7 +57,7 @@ def _settings_path(path):
 
 def load_settings(run_dir_or_train_dir):
   """Returns (config_name, HParams) saved by training in this run."""
-  path = _settings_path(run_dir_or_train_dir)
+  path = settings_path(run_dir_or_train_dir)
   if path is None:
     raise DrumsRnnError(f'no {SETTINGS_FILE} in {run_dir_or_train_dir!r} or its train/ folder: '
                         'is this a drums_rnn_train run directory?')
@@ -62,34 +71,101 @@ def load_settings(run_dir_or_train_dir):
   return name, config.hparams(hparams)
 
 
-def latest_checkpoint(run_dir):
-  """Path prefix of the newest checkpoint in `run_dir/train` (or `run_dir`)."""
-  for directory in (train_dir(run_dir), run_dir):
-    if os.path.isdir(directory):
-      path = tf.train.latest_checkpoint(directory)
-      if path:
-        return path
-  raise DrumsRnnError(f'no checkpoint in {train_dir(run_dir)!r}')
+def _step_of(prefix):
+  match = _STEP.search(prefix)
+  return int(match.group(1)) if match else -1
+
+
+def checkpoints_newest_first(directory):
+  """Checkpoint prefixes in `directory`, newest (highest step) first.
+
+  Both those the `checkpoint` index lists and any other `*.index` files
+  (the index may be damaged or point at a removed file).
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  prefixes = set()
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  except (tf.errors.OpError, ValueError):  # a damaged `checkpoint` index file
+    state = None
+  if state is not None:
+    for path in state.all_model_checkpoint_paths:
+      path = path if os.path.isabs(path) else os.path.join(directory, path)
+      if os.path.isfile(path + '.index'):
+        prefixes.add(os.path.normpath(path))
+  for index in glob.glob(os.path.join(glob.escape(directory), '*.index')):
+    prefixes.add(os.path.normpath(index[:-len('.index')]))
+  return sorted(prefixes, key=lambda p: (_step_of(p), p), reverse=True)
+
+
+def _first_line(error):
+  text = str(getattr(error, 'message', None) or error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
+def restore(checkpoint, prefix, partial=False):
+  """Restores `checkpoint` (a tf.train.Checkpoint) from `prefix`; raises DrumsRnnError."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  try:
+    status = checkpoint.restore(prefix)
+    if partial:
+      status.expect_partial()
+    status.assert_existing_objects_matched()
+  except (tf.errors.OpError, ValueError, AssertionError) as e:
+    raise DrumsRnnError(f'cannot restore {prefix!r}: {_first_line(e)}') from None
+  return prefix
+
+
+def restore_newest_intact(checkpoint, directory, partial=False):
+  """Restores the newest checkpoint of `directory` that reads back whole.
+
+  Damaged ones are skipped with a warning naming them. Returns the prefix
+  restored, or None when the directory holds no checkpoint at all.
+
+  Raises:
+    DrumsRnnError: checkpoints exist but none could be restored (all
+      damaged, or made with other hparams).
+  """
+  failures = []
+  for prefix in checkpoints_newest_first(directory):
+    try:
+      restore(checkpoint, prefix, partial)
+    except DrumsRnnError as e:
+      logging.warning('checkpoint %s is damaged or does not fit the model (%s); trying an older one',
+                      prefix, str(e).split(': ', 1)[-1])
+      failures.append(f'{os.path.basename(prefix)}: {str(e).split(": ", 1)[-1]}')
+      continue
+    if failures:
+      logging.warning('restored the older checkpoint %s', prefix)
+    return prefix
+  if failures:
+    raise DrumsRnnError(f'no intact checkpoint in {directory!r} that fits the model '
+                        f'({"; ".join(failures[:3])}{"; ..." if len(failures) > 3 else ""}): '
+                        'are the files damaged, or were they made with other hparams?')
+  return None
 
 
 def restore_model_weights(model, checkpoint_path):
-  """Restores only the model's variables from a training checkpoint."""
+  """Restores only the model's variables from one training checkpoint."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   try:
-    status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
-    status.expect_partial()
-    status.assert_existing_objects_matched()
-  except (tf.errors.OpError, ValueError, AssertionError) as e:
-    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise DrumsRnnError(f'cannot restore the model from {checkpoint_path!r} '
-                        f'(does it match the config and hparams?): {first_line}') from None
-  return checkpoint_path
+    return restore(tf.train.Checkpoint(model=model), checkpoint_path, partial=True)
+  except DrumsRnnError as e:
+    raise DrumsRnnError(f'{e} (does it match the config and hparams?)') from None
+
+
+# TEMPORARY (removed by the loading redesign): the old entry points.
+def latest_checkpoint(run_dir):
+  for directory in (train_dir(run_dir), run_dir):
+    if os.path.isdir(directory):
+      found = checkpoints_newest_first(directory)
+      if found:
+        return found[0]
+  raise DrumsRnnError(f'no checkpoint in {train_dir(run_dir)!r}')
 
 
 def load_model(run_dir_or_checkpoint, attention_layout='first_layer'):
-  """(config, hparams, model) from a run dir, a train dir or a checkpoint prefix."""
-  # Imported here: model imports TF ops only, run_dir stays light to import.
-  from drums_rnn.model import DrumsRnnModel
-
+  from drums_rnn.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
   path = run_dir_or_checkpoint
   if os.path.isdir(path):
     checkpoint = latest_checkpoint(path)

@@ -48,7 +48,7 @@ from absl import logging
 
 from drums_rnn import configs
 from drums_rnn import input_pipeline
-from drums_rnn import io_utils
+from drums_rnn import files
 from drums_rnn import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.model import CompactInputs
@@ -390,7 +390,7 @@ def train(run_dir, sequence_example_file, config_name='drum_kit', hparams='',
   config, hp, resumed = resolve_settings(run_dir, config_name, hparams)
   paths = input_pipeline.list_files(sequence_example_file)
   input_pipeline.check_files(paths, config.encoding.input_size, config.encoding.num_classes)
-  train_path = io_utils.ensure_dir(run_dir_lib.train_dir(run_dir))
+  train_path = files.ensure_dir(run_dir_lib.train_dir(run_dir))
   if summary_frequency <= 0:
     raise DrumsRnnError(f'--summary_frequency must be positive, got {summary_frequency}')
 
@@ -519,7 +519,7 @@ def evaluate_repeatedly(run_dir, sequence_example_file, config_name='drum_kit', 
   if num_eval_examples < 0:
     raise DrumsRnnError(f'--num_eval_examples must be >= 0, got {num_eval_examples}')
   train_path = run_dir_lib.train_dir(run_dir)
-  eval_path = io_utils.ensure_dir(run_dir_lib.eval_dir(run_dir))
+  eval_path = files.ensure_dir(run_dir_lib.eval_dir(run_dir))
   writer = tf.summary.create_file_writer(eval_path)
   logging.info('Evaluating checkpoints of %s on %s; summaries go to %s',
                train_path, ', '.join(paths), eval_path)

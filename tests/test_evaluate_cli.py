@@ -15,6 +15,7 @@ import tensorflow as tf
 from drums_rnn import configs
 from drums_rnn import evaluation
 from drums_rnn import run_dir as run_dir_lib
+from drums_rnn import scoring
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.model import DrumsRnnModel
 from tests import helpers
@@ -186,7 +187,7 @@ def test_batched_likelihood_equals_one_track_at_a_time():
   model = tiny_model(seed=3)
   rng = np.random.default_rng(4)
   tracks = [rng.integers(0, 512, n) for n in (5, 17, 2, 11)]
-  sums, counts, _ = evaluation.track_log_likelihoods(model, KIT.encoding, tracks, batch_size=3)
+  sums, counts, _ = scoring.track_log_likelihoods(model, KIT.encoding, tracks, batch_size=3)
   for track, total, count in zip(tracks, sums, counts):
     inputs, labels = KIT.encoding.encode(track)
     logits, _ = model(inputs[None], training=False)
