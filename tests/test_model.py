@@ -359,16 +359,18 @@ def test_compact_inputs_equal_dense_one_hot(residual):
 
 @pytest.mark.parametrize('residual', [False, True])
 def test_hand_written_gradients_equal_autodiff(residual):
-  model = DrumsRnnModel(9, 7, [6, 5], attn_length=3, residual_connections=residual, seed=1)
-  model.set_magenta_weights(_random_weights(model, seed=11))
+  models = {fused: DrumsRnnModel(9, 7, [6, 5], attn_length=3, residual_connections=residual, seed=1,
+                                 fused_gradient=fused) for fused in (False, True)}
+  for model in models.values():
+    model.set_magenta_weights(_random_weights(model, seed=11))
   rng = np.random.default_rng(0)
   x = tf.constant(_inputs(2, 7, 9))
   state = tuple(tf.constant(rng.standard_normal(s.shape).astype(np.float32))
-                for s in model.zero_state(2))
+                for s in models[True].zero_state(2))
   weights = tf.constant(rng.standard_normal((2, 7, 7)).astype(np.float32))
 
   def gradients(fused):
-    model.fused_gradient = fused
+    model = models[fused]
     with tf.GradientTape() as tape:
       tape.watch(state)
       tape.watch(x)
@@ -378,5 +380,11 @@ def test_hand_written_gradients_equal_autodiff(residual):
           tf.reduce_sum(s) * 0.1 * (i + 1) for i, s in enumerate(final))
     return tape.gradient(loss, list(model.trainable_variables) + list(state) + [x])
 
+  assert [v.name for v in models[False].trainable_variables] == [v.name for v in models[True].trainable_variables]
   for auto, fused in zip(gradients(False), gradients(True)):
     np.testing.assert_allclose(fused.numpy(), auto.numpy(), atol=2e-5, rtol=1e-4)
+
+
+def test_fused_gradient_is_a_constructor_argument():
+  assert DrumsRnnModel(9, 7, [8]).fused_gradient
+  assert not _default_model('one_drum', fused_gradient=False).fused_gradient
