@@ -9,7 +9,7 @@ folder comes from DRUMS_RNN_GROOVE_DIR, default ../shared/data/groove).
 
 Timed, each from the same NoteSequence TFRecord to SequenceExample TFRecords:
 1. ours: `dataset.create_dataset(num_workers=1)` (no TensorFlow inside;
-   TF is loaded in this process for the reference, but not used by ours);
+   TF is loaded in this process for the reference, but never used by ours);
 2. reference: what Magenta's pipeline does, built from note-seq --
    split_note_sequence_on_time_changes, quantize_note_sequence, the
    DrumTrack.from_quantized_sequence extraction loop, the per-step
@@ -46,6 +46,8 @@ from note_seq.protobuf import music_pb2  # noqa: E402
 
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import dataset  # noqa: E402
+from drums_rnn import note_sequences  # noqa: E402
+from drums_rnn import tfrecord  # noqa: E402
 from tests import test_dataset  # noqa: E402
 from tests import test_encoding  # noqa: E402
 from tests import test_extraction  # noqa: E402
@@ -92,7 +94,7 @@ def canonical(path):
   """Multiset of the examples of a TFRecord, in a canonical byte form."""
   return collections.Counter(
       tf.train.SequenceExample.FromString(r).SerializeToString(deterministic=True)
-      for r in dataset.iter_tfrecord(path))
+      for r in tfrecord.iter_records(path))
 
 
 def timed(fn):
@@ -125,15 +127,16 @@ def main():
     groove = os.path.abspath(os.environ.get('DRUMS_RNN_GROOVE_DIR', os.path.join(
         os.path.dirname(__file__), '..', '..', 'shared', 'data', 'groove')))
     source = os.path.join(work, 'groove.tfrecord')
-    (n, _, _), seconds = timed(lambda: dataset.convert_directory(groove, source, recursive=True))
+    (n, _, _), seconds = timed(
+        lambda: note_sequences.convert_directory(groove, source, recursive=True))
     print(f'converted {n} Groove MIDI files in {seconds:.1f} s -> {source}')
   if args.limit:
-    records = list(dataset.iter_tfrecord(source))[:args.limit]
+    records = list(tfrecord.iter_records(source))[:args.limit]
     source = os.path.join(work, 'subset.tfrecord')
     with tf.io.TFRecordWriter(source) as w:
       for r in records:
         w.write(r)
-  n_seq = dataset.scan_tfrecord(source)
+  n_seq = tfrecord.scan(source)
   print(f'{n_seq} NoteSequences, config {config.name}, cpu cores available: '
         f'{dataset.default_num_workers()}')
 
@@ -154,13 +157,14 @@ def main():
   print(f'speed-up ours / note-seq:      {t_ref / t_ours:7.2f}x wall, {c_ref / c_ours:.2f}x CPU '
         f'(outputs identical: {same})')
 
-  # Scaling as the command line runs it: a fresh process that has not imported
-  # TensorFlow when the pool starts (so workers are forked, not spawned).
+  # Scaling as the command line runs it: a fresh process (workers are forked
+  # from it, see drums_rnn.dataset), pool start-up included.
   scaling = {}
   for workers in (1, 2):
     snippet = (
-        'import time, sys; from drums_rnn import dataset; t = time.perf_counter(); '
-        f'dataset.create_dataset({config.name!r}, {source!r}, {os.path.join(work, "cli%d" % workers)!r}, '
+        'import time, sys; from drums_rnn import configs, dataset; t = time.perf_counter(); '
+        f'dataset.create_dataset(configs.get_config({config.name!r}), {source!r}, '
+        f'{os.path.join(work, "cli%d" % workers)!r}, '
         f'eval_ratio=0.0, num_workers={workers}); print(time.perf_counter() - t)')
     result = subprocess.run([sys.executable, '-c', snippet], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -43,7 +43,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import tensorflow as tf  # noqa: E402
 
 from drums_rnn import configs  # noqa: E402
-from drums_rnn import dataset  # noqa: E402
+from drums_rnn import sequence_example  # noqa: E402
 from drums_rnn import input_pipeline  # noqa: E402
 from drums_rnn import training  # noqa: E402
 
@@ -64,7 +64,7 @@ def encode_groove(path, num_files):
   with tf.io.TFRecordWriter(path) as writer:
     for midi in helpers.groove_files(split='train', limit=num_files):
       for track in extraction.extract_drum_tracks(note_seq.midi_file_to_note_sequence(midi), config):
-        writer.write(dataset.encode_track(track, config))
+        writer.write(sequence_example.encode_track(track, config))
         count += 1
   return count
 

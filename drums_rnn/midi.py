@@ -135,5 +135,8 @@ def read_midi(path, what='MIDI file'):
   try:
     return note_seq.midi_to_note_sequence(data)
   except Exception as e:  # pylint: disable=broad-except  (mido/pretty_midi raise plain exceptions)
+    # note-seq's reader wraps everything (a bare except), Ctrl-C and SIGTERM included.
+    if e.__context__ is not None and not isinstance(e.__context__, Exception):
+      raise e.__context__ from None
     raise DrumsRnnError(f'cannot read {what} {path!r}: {type(e).__name__}: {e}') from None
 

@@ -7,7 +7,7 @@ import sys
 
 import note_seq
 
-from drums_rnn import dataset
+from drums_rnn import note_sequences
 from tests import helpers
 
 
@@ -36,7 +36,7 @@ def test_converts_recursively_with_summary(tmp_path):
   assert ('Converted 2 NoteSequences to %s; skipped 1 unreadable files and 1 files of other '
           'types.' % out) in result.stdout
   assert result.stderr.count('truncated.mid') == 1
-  sequences = list(dataset.read_note_sequences(str(out)))
+  sequences = list(note_sequences.read_note_sequences(str(out)))
   assert [s.filename for s in sequences] == ['a.mid', 'sub/b.midi']
   assert all(s.collection_name == 'kit' and s.id.startswith('/id/midi/kit/') for s in sequences)
 

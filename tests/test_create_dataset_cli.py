@@ -8,6 +8,7 @@ import sys
 import note_seq
 
 from drums_rnn import dataset
+from drums_rnn import sequence_example
 from drums_rnn import tfrecord
 from tests import helpers
 
@@ -53,8 +54,8 @@ def test_creates_both_files_with_summary(tmp_path):
   assert 'Processed 6/6 inputs' in result.stderr  # the progress line
   for name in (dataset.TRAINING_FILE, dataset.EVAL_FILE):
     assert (out / name).exists()
-  counted = dataset.scan_tfrecord(str(out / dataset.TRAINING_FILE)) + (
-      dataset.scan_tfrecord(str(out / dataset.EVAL_FILE))
+  counted = tfrecord.scan(str(out / dataset.TRAINING_FILE)) + (
+      tfrecord.scan(str(out / dataset.EVAL_FILE))
       if os.path.getsize(out / dataset.EVAL_FILE) else 0)
   assert counted == 6
 
@@ -80,11 +81,16 @@ def _bad_input(kind, tmp_path):
     return [f'--input={tmp_path / "empty.tfrecord"}', out], 'is empty'
   if kind == 'wrong_proto':
     import numpy as np  # pylint: disable=g-import-not-at-top
-    example = dataset.serialize_sequence_example(np.eye(4, 518, dtype=np.float32), [1, 2, 3, 4])
+    example = sequence_example.serialize_sequence_example(np.eye(4, 518, dtype=np.float32),
+                                                          [1, 2, 3, 4])
     src = write_records(tmp_path / 'se.tfrecord', [example])
     return [f'--input={src}', out], 'is not a NoteSequence'
   if kind == 'unknown_config':
     return ['--config=three_drum', f'--input={good}', out], 'unknown config'
+  if kind == 'bad_hparams':
+    return ['--hparams=batch_sise=3', f'--input={good}', out], 'batch_sise'
+  if kind == 'bad_eval_ratio':
+    return ['--eval_ratio=1.5', f'--input={good}', out], 'eval_ratio'
   if kind == 'unwritable_output':
     (tmp_path / 'file').write_text('x')
     return [f'--input={good}', f'--output_dir={tmp_path / "file" / "out"}'], \
@@ -96,7 +102,7 @@ def _bad_input(kind, tmp_path):
 
 
 BAD_KINDS = ['truncated_midi', 'text_named_mid', 'empty_tfrecord', 'wrong_proto',
-             'unknown_config', 'unwritable_output', 'no_drums']
+             'unknown_config', 'bad_hparams', 'bad_eval_ratio', 'unwritable_output', 'no_drums']
 
 
 def test_bad_inputs_give_one_error_line_and_exit_2(tmp_path):

@@ -18,6 +18,8 @@ from note_seq import sequences_lib
 
 from drums_rnn import configs
 from drums_rnn import dataset
+from drums_rnn import note_sequences
+from drums_rnn import sequence_example
 from drums_rnn import tfrecord
 from drums_rnn.errors import DrumsRnnError
 from tests import helpers
@@ -48,7 +50,7 @@ def beat_sequences(n, bars=(9, 12, 40, 3)):
 
 
 def write_note_sequences(path, sequences):
-  with dataset.TFRecordWriter(str(path)) as writer:
+  with tfrecord.open_writer(str(path)) as writer:
     for seq in sequences:
       writer.write(seq.SerializeToString())
   return str(path)
@@ -90,14 +92,42 @@ def test_crc32c_known_values():
 
 def test_our_files_read_by_tensorflow(tmp_path):
   records = [bytes([i]) * (i * 997) for i in range(20)]
-  with dataset.TFRecordWriter(str(tmp_path / 'ours.tfrecord')) as writer:
+  with tfrecord.open_writer(str(tmp_path / 'ours.tfrecord')) as writer:
     for r in records:
       writer.write(r)
   assert read_records(tmp_path / 'ours.tfrecord') == records
-  with dataset.TFRecordWriter(str(tmp_path / 'tf.tfrecord'), use_tf=True) as writer:
+  with tf.io.TFRecordWriter(str(tmp_path / 'tf.tfrecord')) as writer:
     for r in records:
       writer.write(r)
   assert (tmp_path / 'tf.tfrecord').read_bytes() == (tmp_path / 'ours.tfrecord').read_bytes()
+  assert sorted(os.listdir(tmp_path)) == ['ours.tfrecord', 'tf.tfrecord']  # no temporary left
+
+
+def test_writers_publish_together_or_not_at_all(tmp_path):
+  a, b = str(tmp_path / 'a.tfrecord'), str(tmp_path / 'b.tfrecord')
+  with tfrecord.open_writers([a, b]) as (wa, wb):
+    wa.write(b'old a')
+    wb.write(b'old b')
+  before = {a: open(a, 'rb').read(), b: open(b, 'rb').read()}
+  with pytest.raises(RuntimeError):
+    with tfrecord.open_writers([a, b]) as (wa, wb):
+      wa.write(b'new a')
+      wb.write(b'new b')
+      assert len(os.listdir(tmp_path)) == 4  # two finished files, two temporaries
+      raise RuntimeError('the run failed')
+  assert {a: open(a, 'rb').read(), b: open(b, 'rb').read()} == before
+  assert sorted(os.listdir(tmp_path)) == ['a.tfrecord', 'b.tfrecord']
+
+
+def test_reading_names_the_file_and_the_record(tmp_path):
+  src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(3))
+  data = bytearray(open(src, 'rb').read())
+  data[-30] ^= 0xFF
+  (tmp_path / 'bad.tfrecord').write_bytes(bytes(data))
+  with pytest.raises(DrumsRnnError, match=r"bad\.tfrecord' is corrupt at record 2"):
+    list(tfrecord.iter_records(str(tmp_path / 'bad.tfrecord')))
+  assert tfrecord.scan(str(tmp_path / 'bad.tfrecord')) == 3  # the framing is intact
+  assert tfrecord.first_record(src) == beat_sequences(1)[0].SerializeToString()
 
 
 # --- SequenceExample bytes ----------------------------------------------------------------
@@ -108,16 +138,16 @@ def test_serialized_bytes_equal_protobuf(steps, size, top):
   rng = np.random.default_rng(steps)
   inputs = rng.choice([0.0, 1.0, -1.0, 0.25], size=(steps, size)).astype(np.float32)
   labels = rng.integers(0, top, size=steps)
-  ours = dataset.serialize_sequence_example(inputs, labels)
+  ours = sequence_example.serialize_sequence_example(inputs, labels)
   expected = magenta_sequence_example(inputs.tolist(), labels.tolist())
   assert ours == expected.SerializeToString(deterministic=True)
-  assert dataset.make_sequence_example(inputs, labels) == expected
+  assert tf.train.SequenceExample.FromString(ours) == expected
 
 
 def test_parse_with_magentas_reader_spec():
   classes = KIT.encoding.classes_from_events([{36}, set(), {42, 38}, {100}, {49}])
   inputs, labels = KIT.encoding.encode(classes)
-  data = dataset.serialize_sequence_example(inputs, labels)
+  data = sequence_example.serialize_sequence_example(inputs, labels)
   _, parsed = tf.io.parse_single_sequence_example(data, sequence_features={
       'inputs': tf.io.FixedLenSequenceFeature([518], tf.float32),
       'labels': tf.io.FixedLenSequenceFeature([], tf.int64)})
@@ -167,7 +197,7 @@ def test_examples_equal_note_seq_pipeline(tmp_path, config):
 def test_both_files_summary_and_counts(tmp_path):
   src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(8))
   out = tmp_path / 'new' / 'dir'
-  summary = dataset.create_dataset('drum_kit', src, str(out), eval_ratio=0.5, num_workers=1)
+  summary = dataset.create_dataset(KIT, src, str(out), eval_ratio=0.5, num_workers=1)
   summary.check()
   assert summary.sequences_read == 8
   train = read_examples(out / dataset.TRAINING_FILE)
@@ -192,7 +222,7 @@ def test_split_is_seeded_and_independent_of_order_and_workers(tmp_path):
   runs = {}
   for name, src, workers, seed in [('a1', a, 1, 0), ('a2', a, 2, 0), ('b1', b, 1, 0),
                                    ('s5', a, 1, 5)]:
-    dataset.create_dataset('one_drum', src, str(tmp_path / name), eval_ratio=0.5,
+    dataset.create_dataset(ONE, src, str(tmp_path / name), eval_ratio=0.5,
                            num_workers=workers, seed=seed)
     runs[name] = {split: read_records(tmp_path / name / f) for split, f in
                   (('training', dataset.TRAINING_FILE), ('eval', dataset.EVAL_FILE))}
@@ -206,17 +236,17 @@ def test_split_is_seeded_and_independent_of_order_and_workers(tmp_path):
 
 def test_eval_ratio_extremes(tmp_path):
   src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(4))
-  s0 = dataset.create_dataset('drum_kit', src, str(tmp_path / 'o0'), eval_ratio=0.0, num_workers=1)
-  s1 = dataset.create_dataset('drum_kit', src, str(tmp_path / 'o1'), eval_ratio=1.0, num_workers=1)
+  s0 = dataset.create_dataset(KIT, src, str(tmp_path / 'o0'), eval_ratio=0.0, num_workers=1)
+  s1 = dataset.create_dataset(KIT, src, str(tmp_path / 'o1'), eval_ratio=1.0, num_workers=1)
   assert s0.tracks['eval'] == 0 and s0.tracks['training'] == 3
   assert s1.tracks['training'] == 0 and s1.tracks['eval'] == 3
 
 
 def test_split_long_tracks_gives_more_examples(tmp_path):
   src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(4))
-  plain = dataset.create_dataset('drum_kit', src, str(tmp_path / 'p'), eval_ratio=0.0,
+  plain = dataset.create_dataset(KIT, src, str(tmp_path / 'p'), eval_ratio=0.0,
                                  num_workers=1)
-  split = dataset.create_dataset('drum_kit', src, str(tmp_path / 's'), eval_ratio=0.0,
+  split = dataset.create_dataset(KIT, src, str(tmp_path / 's'), eval_ratio=0.0,
                                  num_workers=1, split_long_tracks=True)
   # The 40-bar beat: 512 steps + a 127-step (7-bar) window.
   assert split.tracks_written == plain.tracks_written + 1
@@ -232,53 +262,96 @@ def test_midi_file_and_directory_input(tmp_path):
     note_seq.sequence_proto_to_midi_file(seq, str(midi_dir / f'{i}.mid'))
   (midi_dir / 'broken.mid').write_bytes(b'MThd\x00\x00\x00\x06\x00\x01')
   (tmp_path / 'midi' / 'notes.txt').write_text('not music')
-  summary = dataset.create_dataset('drum_kit', str(tmp_path / 'midi'), str(tmp_path / 'o'),
+  summary = dataset.create_dataset(KIT, str(tmp_path / 'midi'), str(tmp_path / 'o'),
                                    num_workers=2)
   assert summary.sequences_read == 3 and summary.files_skipped == 1
   assert summary.tracks_written == 3
-  single = dataset.create_dataset('drum_kit', str(midi_dir / '2.mid'), str(tmp_path / 'o2'),
+  single = dataset.create_dataset(KIT, str(midi_dir / '2.mid'), str(tmp_path / 'o2'),
                                   num_workers=1)
   assert single.tracks_written == 1
-  sequences = list(dataset.read_note_sequences(str(tmp_path / 'midi')))
+  sequences = list(note_sequences.read_note_sequences(str(tmp_path / 'midi')))
   assert [s.filename for s in sequences] == ['sub/0.mid', 'sub/1.mid', 'sub/2.mid']
   assert sequences[0].collection_name == 'midi'
-  assert sequences[0].id == dataset.note_sequence_id('sub/0.mid', 'midi', 'midi')
+  assert sequences[0].id == note_sequences.note_sequence_id('sub/0.mid', 'midi', 'midi')
+
+
+def test_folder_walks_visit_each_real_file_once(tmp_path):
+  root = tmp_path / 'kit'
+  (root / 'sub').mkdir(parents=True)
+  for i, seq in enumerate(beat_sequences(2, bars=(9,))):
+    note_seq.sequence_proto_to_midi_file(seq, str(root / ('a.mid', 'sub/b.mid')[i]))
+  os.symlink('..', root / 'sub' / 'up')       # a link to the parent folder: a loop
+  os.symlink(str(root), root / 'sub' / 'top')  # a second one
+  os.symlink('b.mid', root / 'sub' / 'same.mid')  # the same file again
+  out = tmp_path / 'notes.tfrecord'
+  assert note_sequences.convert_directory(str(root), str(out), recursive=True) == (2, 0, 0)
+  assert [s.filename for s in note_sequences.read_note_sequences(str(out))] == ['a.mid',
+                                                                               'sub/b.mid']
+  summary = dataset.create_dataset(KIT, str(root), str(tmp_path / 'o'), num_workers=1)
+  assert summary.sequences_read == 2 and summary.tracks_written == 2
+
+
+def test_broken_link_is_reported_as_one(tmp_path):
+  root = tmp_path / 'kit'
+  root.mkdir()
+  note_seq.sequence_proto_to_midi_file(beat_sequences(1)[0], str(root / 'a.mid'))
+  os.symlink('gone.mid', root / 'b.mid')
+  os.symlink('gone.txt', root / 'c.txt')
+  with pytest.raises(DrumsRnnError, match='broken symbolic link'):
+    note_sequences.convert_file(str(root), str(root / 'c.txt'), 'c.txt')
+  assert note_sequences.convert_directory(str(root), str(tmp_path / 'n.tfrecord')) == (1, 2, 0)
+  summary = dataset.create_dataset(KIT, str(root), str(tmp_path / 'o'), num_workers=1)
+  assert summary.files_skipped == 2 and summary.sequences_read == 1
+  with pytest.raises(DrumsRnnError, match='broken symbolic link'):
+    dataset.create_dataset(KIT, str(root / 'b.mid'), str(tmp_path / 'o'), num_workers=1)
 
 
 def test_read_note_sequences_from_tfrecord(tmp_path):
   src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(3))
-  assert [s.id for s in dataset.read_note_sequences(src)] == [f'/id/test/{i}' for i in range(3)]
-  assert dataset.scan_tfrecord(src) == 3
+  ids = [s.id for s in note_sequences.read_note_sequences(src)]
+  assert ids == [f'/id/test/{i}' for i in range(3)]
+  assert tfrecord.scan(src) == 3
 
 
-def test_zero_tracks_summary_explains(tmp_path):
+def test_zero_tracks_is_an_error_that_keeps_the_previous_dataset(tmp_path):
   seq = helpers.drum_sequence(helpers.basic_beat(10), is_drum=False)
   src = write_note_sequences(tmp_path / 'in.tfrecord', [seq])
-  summary = dataset.create_dataset('drum_kit', src, str(tmp_path / 'o'), num_workers=1)
+  with pytest.raises(dataset.EmptyDatasetError) as raised:
+    dataset.create_dataset(KIT, src, str(tmp_path / 'o'), num_workers=1)
+  summary = raised.value.summary
   assert summary.tracks_written == 0
-  assert os.path.exists(tmp_path / 'o' / dataset.TRAINING_FILE)
-  assert os.path.exists(tmp_path / 'o' / dataset.EVAL_FILE)
+  # Nothing is published by a run that wrote no track.
+  assert not os.path.exists(tmp_path / 'o' / dataset.TRAINING_FILE)
+  assert not os.path.exists(tmp_path / 'o' / dataset.EVAL_FILE)
   message = summary.empty_message()
   assert 'no drum notes' in message and 'channel 10' in message
+  assert str(raised.value) == message
+  # A good dataset already there stays exactly as it was.
+  good = write_note_sequences(tmp_path / 'good.tfrecord', beat_sequences(2))
+  dataset.create_dataset(KIT, good, str(tmp_path / 'o'), eval_ratio=0.5, num_workers=1)
+  before = {n: (tmp_path / 'o' / n).read_bytes() for n in os.listdir(tmp_path / 'o')}
+  with pytest.raises(dataset.EmptyDatasetError):
+    dataset.create_dataset(KIT, src, str(tmp_path / 'o'), num_workers=2)
+  assert {n: (tmp_path / 'o' / n).read_bytes() for n in os.listdir(tmp_path / 'o')} == before
 
 
 # --- bad input -------------------------------------------------------------------------------
 
 def test_missing_input(tmp_path):
   with pytest.raises(DrumsRnnError, match='does not exist'):
-    dataset.create_dataset('drum_kit', str(tmp_path / 'nope.tfrecord'), str(tmp_path / 'o'))
+    dataset.create_dataset(KIT, str(tmp_path / 'nope.tfrecord'), str(tmp_path / 'o'))
 
 
 def test_empty_tfrecord(tmp_path):
   (tmp_path / 'empty.tfrecord').write_bytes(b'')
   with pytest.raises(DrumsRnnError, match='is empty'):
-    dataset.create_dataset('drum_kit', str(tmp_path / 'empty.tfrecord'), str(tmp_path / 'o'))
+    dataset.create_dataset(KIT, str(tmp_path / 'empty.tfrecord'), str(tmp_path / 'o'))
 
 
 def test_not_a_tfrecord(tmp_path):
   (tmp_path / 'text.tfrecord').write_text('hello, these are not records\n' * 3)
   with pytest.raises(DrumsRnnError, match='not a TFRecord file'):
-    dataset.create_dataset('drum_kit', str(tmp_path / 'text.tfrecord'), str(tmp_path / 'o'))
+    dataset.create_dataset(KIT, str(tmp_path / 'text.tfrecord'), str(tmp_path / 'o'))
 
 
 def test_truncated_tfrecord(tmp_path):
@@ -286,7 +359,7 @@ def test_truncated_tfrecord(tmp_path):
   data = open(src, 'rb').read()
   (tmp_path / 'cut.tfrecord').write_bytes(data[:-50])
   with pytest.raises(DrumsRnnError, match='truncated'):
-    dataset.create_dataset('drum_kit', str(tmp_path / 'cut.tfrecord'), str(tmp_path / 'o'))
+    dataset.create_dataset(KIT, str(tmp_path / 'cut.tfrecord'), str(tmp_path / 'o'))
 
 
 def test_corrupt_payload_is_caught_and_outputs_untouched(tmp_path):
@@ -295,46 +368,45 @@ def test_corrupt_payload_is_caught_and_outputs_untouched(tmp_path):
   data[-30] ^= 0xFF  # inside the last record's payload: only its CRC notices
   (tmp_path / 'bad.tfrecord').write_bytes(bytes(data))
   with pytest.raises(DrumsRnnError, match='corrupt at record 2: bad data checksum'):
-    dataset.create_dataset('drum_kit', str(tmp_path / 'bad.tfrecord'), str(tmp_path / 'o'),
+    dataset.create_dataset(KIT, str(tmp_path / 'bad.tfrecord'), str(tmp_path / 'o'),
                            num_workers=1)
   assert os.listdir(tmp_path / 'o') == []
 
 
 def test_wrong_proto_is_detected(tmp_path):
   src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(2))
-  dataset.create_dataset('drum_kit', src, str(tmp_path / 'o'), eval_ratio=0.0, num_workers=1)
+  dataset.create_dataset(KIT, src, str(tmp_path / 'o'), eval_ratio=0.0, num_workers=1)
   with pytest.raises(DrumsRnnError, match='not a NoteSequence|does not look like a NoteSequence'):
-    dataset.create_dataset('drum_kit', str(tmp_path / 'o' / dataset.TRAINING_FILE),
+    dataset.create_dataset(KIT, str(tmp_path / 'o' / dataset.TRAINING_FILE),
                            str(tmp_path / 'o2'))
   labels_only = tf.train.SequenceExample()
   labels_only.feature_lists.feature_list['labels'].feature.add().int64_list.value.append(1)
-  with dataset.TFRecordWriter(str(tmp_path / 'se.tfrecord')) as w:
+  with tfrecord.open_writer(str(tmp_path / 'se.tfrecord')) as w:
     w.write(labels_only.SerializeToString())
   with pytest.raises(DrumsRnnError, match='NoteSequence'):
-    dataset.create_dataset('drum_kit', str(tmp_path / 'se.tfrecord'), str(tmp_path / 'o3'))
+    dataset.create_dataset(KIT, str(tmp_path / 'se.tfrecord'), str(tmp_path / 'o3'))
 
 
 def test_unreadable_single_midi(tmp_path):
   (tmp_path / 'text.mid').write_text('this is not a MIDI file')
   with pytest.raises(DrumsRnnError, match='cannot read'):
-    dataset.create_dataset('drum_kit', str(tmp_path / 'text.mid'), str(tmp_path / 'o'))
+    dataset.create_dataset(KIT, str(tmp_path / 'text.mid'), str(tmp_path / 'o'))
 
 
 def test_unwritable_output_dir(tmp_path):
   src = write_note_sequences(tmp_path / 'in.tfrecord', beat_sequences(1))
   (tmp_path / 'file').write_text('x')
   with pytest.raises(DrumsRnnError, match='cannot create directory'):
-    dataset.create_dataset('drum_kit', src, str(tmp_path / 'file' / 'out'))
+    dataset.create_dataset(KIT, src, str(tmp_path / 'file' / 'out'))
 
 
+# Config names and hparams strings are the command line's: tests/test_create_dataset_cli.py.
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(config='three_drum'), 'unknown config'),
     (dict(eval_ratio=1.5), 'eval_ratio'),
-    (dict(hparams='batch_sise=3'), 'batch_sise'),
     (dict(num_workers=-2), 'num_workers'),
 ])
 def test_bad_arguments(tmp_path, kwargs, match):
-  args = dict(config='drum_kit', input_path='unused', output_dir=str(tmp_path / 'o'))
+  args = dict(config=KIT, input_path='unused', output_dir=str(tmp_path / 'o'))
   args.update(kwargs)
   with pytest.raises(DrumsRnnError, match=match):
     dataset.create_dataset(**args)
@@ -350,17 +422,17 @@ def test_convert_directory_ids_and_skips(tmp_path):
   (root / 'a' / 'bad.mid').write_bytes(b'MThd garbage')
   (root / 'readme.txt').write_text('x')
   out = tmp_path / 'deep' / 'notes.tfrecord'
-  assert dataset.convert_directory(str(root), str(out), recursive=True) == (3, 1, 1)
+  assert note_sequences.convert_directory(str(root), str(out), recursive=True) == (3, 1, 1)
   got = [note_seq.NoteSequence.FromString(r) for r in read_records(out)]
   assert [s.filename for s in got] == ['top.mid', 'a/one.MIDI', 'a/b/two.mid']
   for s in got:
     assert s.collection_name == 'coll' and s.notes
-    assert s.id == dataset.note_sequence_id(s.filename, 'coll', 'midi')
+    assert s.id == note_sequences.note_sequence_id(s.filename, 'coll', 'midi')
   assert got[0].id.startswith('/id/midi/coll/') and len(got[0].id) == len('/id/midi/coll/') + 40
-  assert dataset.convert_directory(str(root), str(out), recursive=False) == (1, 0, 1)
+  assert note_sequences.convert_directory(str(root), str(out), recursive=False) == (1, 0, 1)
   with pytest.raises(DrumsRnnError, match='is not a directory'):
-    dataset.convert_directory(str(root / 'nothing'), str(out))
+    note_sequences.convert_directory(str(root / 'nothing'), str(out))
   (root / 'a' / 'one.MIDI').unlink()
   with pytest.raises(DrumsRnnError, match='no file converted'):
-    dataset.convert_directory(str(root / 'a'), str(tmp_path / 'none.tfrecord'))
+    note_sequences.convert_directory(str(root / 'a'), str(tmp_path / 'none.tfrecord'))
   assert not (tmp_path / 'none.tfrecord').exists()

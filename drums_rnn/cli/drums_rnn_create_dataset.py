@@ -5,16 +5,26 @@ Magenta's flags (`--config`, `--input`, `--output_dir`, `--eval_ratio`,
 seed and each NoteSequence id, so reruns agree), `--num_workers` and
 `--split_long_tracks`. `--input` may also be a MIDI file or a directory of
 MIDI files (converted on the fly, ids as convert_dir_to_note_sequences).
-"""
 
+Both output files are replaced only when the run succeeds: a failed run (no
+drum track found, bad input, a full disk, Ctrl-C or SIGTERM) leaves the
+previous dataset as it was and no temporary file behind. Exit codes: 0 done,
+2 error (one `error:` line), 130 SIGINT, 143 SIGTERM.
+"""
 
 from absl import flags
 
 from drums_rnn.cli import common
+from drums_rnn.cli import flags as shared_flags
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('config', 'drum_kit', 'Which config to use: one_drum or drum_kit.')
+shared_flags.define_config_flags()
+shared_flags.define_log_flag()
+shared_flags.define_seed_flag(
+    'Seed of the train/eval split (default 0): a NoteSequence goes to eval when a hash of '
+    '(seed, its id) falls below eval_ratio. Same seed, same split, whatever the input order or '
+    'the number of workers.')
 flags.DEFINE_string('input', None,
                     'TFRecord of NoteSequence protos (from convert_dir_to_note_sequences); a MIDI '
                     'file or a directory of MIDI files also works.')
@@ -23,14 +33,6 @@ flags.DEFINE_string('output_dir', None,
                     '(created if missing).')
 flags.DEFINE_float('eval_ratio', 0.1,
                    'Fraction of input NoteSequences to put in the eval set (the rest train).')
-flags.DEFINE_string('hparams', '',
-                    'Comma-separated name=value hyperparameter overrides (checked, not used '
-                    'by the dataset).')
-flags.DEFINE_string('log', 'INFO', 'Log level: DEBUG, INFO, WARN, ERROR or FATAL.')
-flags.DEFINE_integer('seed', 0,
-                     'Seed of the train/eval split: a NoteSequence goes to eval when a hash of '
-                     '(seed, its id) falls below eval_ratio. Same seed, same split, whatever '
-                     'the input order or the number of workers.')
 flags.DEFINE_integer('num_workers', 0, 'Worker processes (0 = one per CPU core).')
 flags.DEFINE_bool('split_long_tracks', False,
                   'Cut drum tracks longer than 512 steps into bar-aligned windows of at most 512 '
@@ -39,26 +41,25 @@ flags.DEFINE_bool('split_long_tracks', False,
 
 def main(argv):
   del argv
-  common.set_log_level(FLAGS.log)
-  from drums_rnn import dataset  # pylint: disable=g-import-not-at-top
+  from drums_rnn import dataset  # pylint: disable=g-import-not-at-top  (after process set-up)
   from drums_rnn.errors import DrumsRnnError  # pylint: disable=g-import-not-at-top
   if not FLAGS.input:
     raise DrumsRnnError('--input is required: a TFRecord of NoteSequences, a MIDI file or a '
                         'directory of MIDI files')
   if not FLAGS.output_dir:
     raise DrumsRnnError('--output_dir is required')
+  config = shared_flags.config()
+  shared_flags.hparams(config)  # checked, as Magenta does; the dataset does not depend on them
   summary = dataset.create_dataset(
-      FLAGS.config, FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio, seed=FLAGS.seed,
-      num_workers=FLAGS.num_workers, split_long_tracks=FLAGS.split_long_tracks,
-      hparams=FLAGS.hparams)
+      config, FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio,
+      seed=0 if FLAGS.seed is None else FLAGS.seed, num_workers=FLAGS.num_workers or None,
+      split_long_tracks=FLAGS.split_long_tracks)
   print('\n'.join(summary.lines()), flush=True)
-  if summary.tracks_written == 0:
-    raise DrumsRnnError(summary.empty_message())
   return 0
 
 
 def console_main():
-  common.run(main)
+  common.run(main, __name__)
 
 
 if __name__ == '__main__':
