@@ -21,6 +21,7 @@ from note_seq.protobuf import music_pb2
 from drums_rnn import configs
 from drums_rnn import encoding
 from drums_rnn import extraction
+from drums_rnn import quantization
 from tests import helpers
 
 KIT = configs.get_config('drum_kit')
@@ -226,7 +227,7 @@ def test_groove_equals_note_seq(config):
   count = 0
   for path in helpers.groove_files(split='validation', limit=6):
     sequence = note_seq.midi_file_to_note_sequence(path)
-    for q in extraction.quantize_pieces(sequence, config.steps_per_quarter):
+    for q in quantization.quantize_pieces(sequence, config.steps_per_quarter):
       count += assert_same_tracks(q, config.encoding)
   assert count > 0
 
@@ -237,7 +238,7 @@ def note_seq_pieces(sequence, spq):
   """(pieces as comparable tuples, counts) through sequences_lib's protos."""
   stats = extraction.ExtractionStats()
   pieces = []
-  for q in extraction.quantize_pieces(sequence, spq, stats):
+  for q in quantization.quantize_pieces(sequence, spq, stats):
     onsets = sorted((n.quantized_start_step, n.pitch) for n in q.notes
                     if n.is_drum and n.velocity != 0)
     pieces.append((sequences_lib.steps_per_bar_in_quantized_sequence(q), onsets))
@@ -247,7 +248,7 @@ def note_seq_pieces(sequence, spq):
 def array_pieces(sequence, spq):
   stats = extraction.ExtractionStats()
   pieces = [(p.steps_per_bar, sorted(zip(p.steps.tolist(), p.pitches.tolist())))
-            for p in extraction.drum_onset_pieces(sequence, spq, stats)]
+            for p in quantization.drum_onset_pieces(sequence, spq, stats)]
   return pieces, stats.counts
 
 
@@ -326,7 +327,7 @@ def test_quantize_errors_match_note_seq(time_signatures, tempos, reason):
   except sequences_lib.MultipleTempoError:
     expected = 'multiple_tempos'
   assert expected == reason
-  error, _, _ = extraction._quantize_error(  # pylint: disable=protected-access
+  error, _, _ = quantization._quantize_error(  # pylint: disable=protected-access
       [(t, m) for t, m in time_signatures], [(t, q) for t, q in tempos])
   assert error == (reason and 'sequences_discarded_because_' + reason)
 
