@@ -35,7 +35,9 @@ import numpy as np  # noqa: E402
 from drums_rnn import bundle  # noqa: E402
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import evaluation  # noqa: E402
+from drums_rnn import groove  # noqa: E402
 from drums_rnn import metrics  # noqa: E402
+from drums_rnn import patterns  # noqa: E402
 from drums_rnn import scoring  # noqa: E402
 from drums_rnn.model import DrumsRnnModel  # noqa: E402
 
@@ -89,19 +91,19 @@ def main():
 
   config = configs.get_config('drum_kit')
   hparams = config.hparams('dropout_keep_prob=1.0')
-  paths = evaluation.groove_split_files(args.groove_dir, 'test')
+  paths = groove.split_files(args.groove_dir, 'test')
 
   start = time.time()
-  patterns, _ = evaluation.read_drum_patterns(paths)
+  found, _ = patterns.read_drum_patterns(paths)
   t_read = time.time() - start
   start = time.time()
-  features = evaluation.pattern_features(patterns)
+  features = evaluation.pattern_features(found)
   t_features = time.time() - start
   start = time.time()
   metrics.compare_sets(features[0::2], features[1::2])
   t_compare = time.time() - start
   print(f'Groove test split: {len(paths)} MIDI files read in {t_read:.2f} s; features of '
-        f'{len(patterns)} patterns ({sum(len(p.classes) for p in patterns)} steps) in {t_features:.2f} s; '
+        f'{len(found)} patterns ({sum(len(p.classes) for p in found)} steps) in {t_features:.2f} s; '
         f'set comparison of the two halves in {t_compare:.2f} s')
 
   tracks = evaluation.extract_model_tracks(paths, config, 'groove test')

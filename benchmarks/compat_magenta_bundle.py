@@ -33,6 +33,8 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from drums_rnn import bundle  # noqa: E402
+from drums_rnn import configs  # noqa: E402
+from drums_rnn import loading  # noqa: E402
 from tests.helpers import basic_beat, drum_sequence  # noqa: E402
 
 PEER_BIN = os.path.expanduser('~/.magenta-peer/venv/bin')
@@ -123,7 +125,8 @@ def main():
     _run([os.path.join(PEER_BIN, 'drums_rnn_generate'), '--config=drum_kit', f'--run_dir={run}',
           f'--hparams={HPARAMS}', '--save_generator_bundle', f'--bundle_file={magenta_mag}'])
     print('Magenta bundle variables:')
-    config, hparams, model, _ = bundle.load_bundle(magenta_mag)
+    loaded = loading.load_model(magenta_mag)
+    config, hparams, model = loaded.config, loaded.hparams, loaded.model
     for name, shape in sorted(model.magenta_variable_shapes().items()):
       print(f'  {name} {list(shape)}')
     check('load Magenta bundle', hparams['rnn_layer_sizes'] == [32, 24] and hparams['attn_length'] == 8,
@@ -137,7 +140,8 @@ def main():
     check('our probabilities == Magenta graph (its bundle)', diff < 1e-5, f'max abs diff {diff:.2e}')
 
     ckpt = tf.train.latest_checkpoint(os.path.join(run, 'train'))
-    _, hp2, model2 = bundle.load_checkpoint_model(ckpt, 'drum_kit', 'attn_length=8')
+    from_ckpt = loading.load_model(ckpt, config=configs.get_config('drum_kit'), hparams={'attn_length': 8})
+    model2 = from_ckpt.model
     diff = float(np.abs(_ours_softmax(model2, inputs) - theirs).max())
     check('Magenta V2 training checkpoint by name', diff < 1e-5, f'{os.path.basename(ckpt)}, max abs diff {diff:.2e}')
 

@@ -1,4 +1,4 @@
-"""Drum track generation: primers, a batched compiled sampler, beam search, MIDI out.
+"""Drum track generation: a batched compiled sampler, beam search, MIDI out.
 
 Magenta generates one output after another, with one session call and one
 numpy draw per step. Here every output (and every beam) is a row of ONE
@@ -19,93 +19,25 @@ each later iteration the beam_size most likely rows of each output are kept
 and each is copied branch_factor times (states gathered by row index in the
 graph); all steps are sampled, and the most likely row of each output wins.
 
-Primer choices (Magenta's quirks, reference 9.1-9.3, changed on purpose and
-documented in docs/generation.md): generation starts right after the
-primer's last step; `--primer_drums` is read at the config's own steps per
-quarter; a primer MIDI gives its is_drum notes (all notes, with a warning,
-when it has none).
+Output: Magenta's file names (`<YYYY-MM-DD_HHMMSS>_<n>.mid`) written through
+:mod:`drums_rnn.midi` without ever replacing a file (a name taken, e.g. by
+another run in the same second, gets a `-2` suffix); a failure (a full disk)
+removes what the run wrote. Primers are :mod:`drums_rnn.primers`; the model
+comes from :func:`drums_rnn.loading.load_model`.
 """
 
-import ast
 import os
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
-import note_seq
-from note_seq import sequences_lib
-from note_seq.protobuf import music_pb2
 
-from drums_rnn.errors import DrumsRnnError
 from drums_rnn import files
+from drums_rnn import midi
+from drums_rnn.errors import DrumsRnnError
 
-DEFAULT_PRIMER = [(36,)]
-DEFAULT_QPM = 120.0
-DEFAULT_VELOCITY = 100
-DRUM_INSTRUMENT = 9
-PRIMER_EXAMPLE = '"[(36, 42), (), (42,)]"'
-
-
-# --------------------------------------------------------------------------
-# Primers
-
-
-def parse_primer_drums(text):
-  """`--primer_drums` ("[(36, 42), (), (42,)]") -> list of pitch frozensets."""
-  expected = f'--primer_drums must be a Python list of tuples of MIDI pitches, e.g. {PRIMER_EXAMPLE}'
-  try:
-    value = ast.literal_eval(text.strip())
-  except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-    raise DrumsRnnError(f'{expected}; got {text!r}') from None
-  if not isinstance(value, (list, tuple)) or not value:
-    raise DrumsRnnError(f'{expected}; got {text!r}')
-  events = []
-  for step in value:
-    if isinstance(step, int) and not isinstance(step, bool):
-      step = (step,)
-    if not isinstance(step, (list, tuple, set, frozenset)) or not all(
-        isinstance(p, int) and not isinstance(p, bool) for p in step):
-      raise DrumsRnnError(f'{expected}; got {text!r}')
-    bad = [p for p in step if not 0 <= p <= 127]
-    if bad:
-      raise DrumsRnnError(f'--primer_drums pitch {bad[0]} is outside the MIDI range 0..127')
-    events.append(frozenset(step))
-  return events
-
-
-def primer_from_midi(path, steps_per_quarter):
-  """(events, qpm) of a primer MIDI quantized at `steps_per_quarter`.
-
-  The track runs from the start of the bar holding the first onset to the
-  last onset; raw pitches are kept (the model sees their drum classes).
-  """
-  try:
-    sequence = note_seq.midi_file_to_note_sequence(path)
-  except (OSError, note_seq.MIDIConversionError, ValueError, EOFError) as e:
-    raise DrumsRnnError(f'cannot read primer MIDI {path!r}: {e}') from None
-  qpm = sequence.tempos[0].qpm if sequence.tempos else DEFAULT_QPM
-  try:
-    quantized = sequences_lib.quantize_note_sequence(sequence, steps_per_quarter)
-  except (sequences_lib.QuantizationStatusError, sequences_lib.MultipleTimeSignatureError,
-          sequences_lib.MultipleTempoError, sequences_lib.BadTimeSignatureError,
-          sequences_lib.NegativeTimeError) as e:
-    raise DrumsRnnError(f'cannot quantize primer MIDI {path!r}: {type(e).__name__}: {e}') from None
-  notes = [n for n in quantized.notes if n.velocity > 0]
-  drums = [n for n in notes if n.is_drum]
-  if not drums and notes:
-    logging.warning('primer MIDI %s has no drum-channel notes; using all its notes as drums', path)
-    drums = notes
-  if not drums:
-    raise DrumsRnnError(f'primer MIDI {path!r} has no notes')
-  steps_per_bar = int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized))
-  steps = np.array([n.quantized_start_step for n in drums])
-  pitches = np.array([n.pitch for n in drums])
-  start = (steps.min() // steps_per_bar) * steps_per_bar if steps_per_bar > 0 else steps.min()
-  events = [set() for _ in range(steps.max() - start + 1)]
-  for s, p in zip(steps - start, pitches):
-    events[s].add(int(p))
-  return [frozenset(e) for e in events], qpm
+DEFAULT_VELOCITY = midi.DEFAULT_VELOCITY
 
 
 # --------------------------------------------------------------------------
@@ -237,6 +169,13 @@ def generate_tracks(model, config, primer_events, num_outputs=10, num_steps=128,
   """
   check_generation_args(len(primer_events), num_outputs, num_steps, temperature, beam_size,
                         branch_factor, steps_per_iteration)
+  return _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
+                        branch_factor, steps_per_iteration, seed, sampler)
+
+
+def _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
+                   branch_factor, steps_per_iteration, seed, sampler=None):
+  """generate_tracks once its arguments are checked."""
   if seed is None:
     seed = int.from_bytes(os.urandom(4), 'little')
     logging.info('sampling seed %d (pass --seed=%d to repeat this run)', seed, seed)
@@ -255,7 +194,8 @@ def generate_tracks(model, config, primer_events, num_outputs=10, num_steps=128,
 
 
 def check_generation_args(primer_length, num_outputs, num_steps, temperature, beam_size,
-                          branch_factor, steps_per_iteration):
+                          branch_factor, steps_per_iteration, qpm=midi.DEFAULT_QPM,
+                          velocity=DEFAULT_VELOCITY):
   """Clear errors for impossible generation settings."""
   if primer_length < 1:
     raise DrumsRnnError('the primer is empty')
@@ -270,25 +210,14 @@ def check_generation_args(primer_length, num_outputs, num_steps, temperature, be
                       ('steps_per_iteration', steps_per_iteration)):
     if value < 1:
       raise DrumsRnnError(f'--{name} must be at least 1, got {value}')
+  if not qpm > 0:
+    raise DrumsRnnError(f'--qpm must be > 0, got {qpm}')
+  if not 1 <= velocity <= 127:
+    raise DrumsRnnError(f'--velocity must be in 1..127, got {velocity}')
 
 
 # --------------------------------------------------------------------------
-# NoteSequences and MIDI
-
-
-def track_to_sequence(events, steps_per_quarter, qpm=DEFAULT_QPM, velocity=DEFAULT_VELOCITY):
-  """A drum NoteSequence: each pitch of each step is a one-step note (Magenta's to_sequence)."""
-  sequence = music_pb2.NoteSequence()
-  sequence.ticks_per_quarter = note_seq.STANDARD_PPQ
-  sequence.tempos.add(qpm=qpm)
-  seconds_per_step = 60.0 / qpm / steps_per_quarter
-  for step, pitches in enumerate(events):
-    for pitch in sorted(pitches):
-      sequence.notes.add(pitch=pitch, velocity=velocity, instrument=DRUM_INSTRUMENT, is_drum=True,
-                         start_time=step * seconds_per_step, end_time=(step + 1) * seconds_per_step)
-  if sequence.notes:
-    sequence.total_time = max(n.end_time for n in sequence.notes)
-  return sequence
+# MIDI out
 
 
 def output_names(num_outputs, timestamp=None):
@@ -298,128 +227,71 @@ def output_names(num_outputs, timestamp=None):
   return [f'{stamp}_{str(i + 1).zfill(digits)}.mid' for i in range(num_outputs)]
 
 
-def write_midi_files(sequences, output_dir, timestamp=None):
-  """Writes each sequence atomically; on any error removes what it wrote."""
-  files.ensure_dir(output_dir)
-  written = []
-  try:
-    for name, sequence in zip(output_names(len(sequences), timestamp), sequences):
-      path = os.path.join(output_dir, name)
-      with files.atomic_output(path) as tmp:
-        note_seq.sequence_proto_to_midi_file(sequence, tmp)
-      written.append(path)
-  except BaseException:
-    for path in written:
-      try:
-        os.remove(path)
-      except OSError:
-        pass
-    raise
-  return written
+def write_tracks(tracks, config, output_dir, qpm=midi.DEFAULT_QPM, velocity=DEFAULT_VELOCITY,
+                 timestamp=None):
+  """Writes each track as a drum MIDI file named by `output_names`; returns the paths.
 
-
-# --------------------------------------------------------------------------
-# The generate command as a library call
-
-
-# The shipped default model (used when no model flag is given and it exists).
-DEFAULT_BUNDLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'models', 'drum_kit.mag')
-
-
-def load_generation_model(run_dir=None, checkpoint_file=None, bundle_file=None, config_name=None,
-                          hparams='', saving=False):
-  """(config, hparams, model) from a run dir, a checkpoint or a bundle.
-
-  Config and hparams come from the run's saved settings or the bundle, not
-  from the user; `config_name` only picks the config of a Magenta training
-  checkpoint (which stores none), and `hparams` may adjust a Magenta model.
+  An existing file is never replaced (its name gets a `-2`, `-3` suffix), and
+  on any error the files this call wrote are removed.
   """
-  from drums_rnn import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
-  from drums_rnn import run_dir as run_dir_lib  # pylint: disable=g-import-not-at-top
-  if bundle_file and (run_dir or checkpoint_file) and not saving:
-    raise DrumsRnnError('--bundle_file cannot be combined with --run_dir or --checkpoint_file '
-                        '(unless --save_generator_bundle is set)')
-  if saving and not (run_dir or checkpoint_file):
-    raise DrumsRnnError('--save_generator_bundle needs --run_dir or --checkpoint_file (the model to save)')
-  if run_dir and checkpoint_file:
-    logging.warning('both --run_dir and --checkpoint_file given: using --run_dir')
-  if run_dir:
-    if not os.path.isdir(run_dir):
-      raise DrumsRnnError(f'--run_dir {run_dir!r} does not exist')
-    checkpoint = run_dir_lib.latest_checkpoint(run_dir)
-    config, hp, model = run_dir_lib.load_model(checkpoint)
-  elif checkpoint_file:
-    config, hp, model = bundle_lib.load_checkpoint_model(checkpoint_file, config_name or 'drum_kit', hparams)
-  else:
-    path = bundle_file
-    if not path:
-      if not os.path.isfile(DEFAULT_BUNDLE):
-        raise DrumsRnnError('no model given: pass --run_dir, --checkpoint_file or --bundle_file')
-      path = DEFAULT_BUNDLE
-      logging.info('using the shipped model %s', path)
-    config, hp, model, _ = bundle_lib.load_bundle(path, hparams)
-  if config_name and config_name != config.name and not checkpoint_file:
-    logging.warning('--config=%s ignored: the model is a %s model', config_name, config.name)
-  if hparams and run_dir:
-    logging.warning('--hparams ignored: the run directory\'s saved hparams are used')
-  return config, hp, model
+  files.ensure_dir(output_dir)
+  sequences = [midi.events_to_sequence(t, config.steps_per_quarter, qpm, velocity) for t in tracks]
+  paths = [os.path.join(output_dir, name) for name in output_names(len(tracks), timestamp)]
+  return midi.write_midi_files(sequences, paths, overwrite=False)
 
 
-def resolve_primer(config, primer_drums='', primer_midi='', qpm=None):
-  """(primer events, qpm) following our primer rules (docs/generation.md)."""
-  if primer_drums:
-    if primer_midi:
-      logging.warning('both --primer_drums and --primer_midi given: using --primer_drums')
-    return parse_primer_drums(primer_drums), float(qpm or DEFAULT_QPM)
-  if primer_midi:
-    events, midi_qpm = primer_from_midi(primer_midi, config.steps_per_quarter)
-    if qpm and abs(qpm - midi_qpm) > 1e-6:
-      logging.warning('--qpm=%g ignored: the primer MIDI\'s tempo %g is used', qpm, midi_qpm)
-    return events, float(midi_qpm)
-  logging.warning('No priming sequence specified. Defaulting to a single bass drum hit.')
-  return [frozenset(p) for p in DEFAULT_PRIMER], float(qpm or DEFAULT_QPM)
-
-
-def generate_to_midi(config, model, output_dir, num_outputs=10, num_steps=128, primer_drums='',
-                     primer_midi='', qpm=None, temperature=1.0, beam_size=1, branch_factor=1,
-                     steps_per_iteration=1, seed=None, velocity=DEFAULT_VELOCITY, plot=False):
-  """Generates `num_outputs` tracks and writes them as MIDI; returns the paths.
+def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, num_steps=128,
+                     qpm=midi.DEFAULT_QPM, temperature=1.0, beam_size=1, branch_factor=1,
+                     steps_per_iteration=1, seed=None, velocity=DEFAULT_VELOCITY, plot=False,
+                     timestamp=None):
+  """Generates `num_outputs` tracks from `primer_events` and writes them as MIDI; returns the paths.
 
   With `plot`, a drum-grid PNG (primer shaded) is written beside each MIDI
-  file under the same name with `.png`.
+  file under the same name with `.png`. `timestamp` replaces the current
+  time in the file names.
   """
-  if qpm is not None and not qpm > 0:
-    raise DrumsRnnError(f'--qpm must be > 0, got {qpm}')
-  if not 1 <= velocity <= 127:
-    raise DrumsRnnError(f'--velocity must be in 1..127, got {velocity}')
-  events, qpm = resolve_primer(config, primer_drums, primer_midi, qpm)
-  check_generation_args(len(events), num_outputs, num_steps, temperature, beam_size, branch_factor,
-                        steps_per_iteration)
+  check_generation_args(len(primer_events), num_outputs, num_steps, temperature, beam_size, branch_factor,
+                        steps_per_iteration, qpm, velocity)
   files.ensure_dir(output_dir)
-  tracks, scores = generate_tracks(model, config, events, num_outputs, num_steps, temperature,
-                                   beam_size, branch_factor, steps_per_iteration, seed)
+  tracks, scores = _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature,
+                                  beam_size, branch_factor, steps_per_iteration, seed)
   for i, score in enumerate(scores):
     logging.info('output %d: log-likelihood %.4f', i + 1, score)
-  sequences = [track_to_sequence(t, config.steps_per_quarter, qpm, velocity) for t in tracks]
-  paths = write_midi_files(sequences, output_dir)
+  paths = write_tracks(tracks, config, output_dir, qpm, velocity, timestamp)
   logging.info('Wrote %d MIDI files to %s', len(paths), output_dir)
   if plot:
-    write_plots(config, tracks, paths, len(events))
+    try:
+      write_plots(config, tracks, paths, len(primer_events))
+    except BaseException:
+      _remove_all(paths)  # all or nothing: a failed plot takes its MIDI files with it
+      raise
   return paths
 
 
 def write_plots(config, tracks, midi_paths, primer_steps):
   """Writes `<name>.png` drum grids beside the MIDI files; returns their paths."""
-  from drums_rnn import plotting  # pylint: disable=g-import-not-at-top  (matplotlib: only when asked)
+  from drums_rnn import plotting  # pylint: disable=import-outside-toplevel  (matplotlib: only when asked)
   enc = config.encoding
   spq = config.steps_per_quarter
   pngs = []
-  for track, midi_path in zip(tracks, midi_paths):
-    png = os.path.splitext(midi_path)[0] + '.png'
-    plotting.plot_drum_track(enc.classes_from_events(track), png, steps_per_bar=4 * spq,
-                             steps_per_beat=spq, primer_steps=primer_steps,
-                             title=f'{os.path.basename(midi_path)} ({config.name})',
-                             num_drum_types=enc.num_drum_types)
-    pngs.append(png)
+  try:
+    for track, midi_path in zip(tracks, midi_paths):
+      png = os.path.splitext(midi_path)[0] + '.png'
+      plotting.plot_drum_track(enc.classes_from_events(track), png, steps_per_bar=4 * spq,
+                               steps_per_beat=spq, primer_steps=primer_steps,
+                               title=f'{os.path.basename(midi_path)} ({config.name})',
+                               num_drum_types=enc.num_drum_types)
+      pngs.append(png)
+  except BaseException:
+    _remove_all(pngs)
+    raise
   logging.info('Wrote %d drum-grid PNGs beside them', len(pngs))
   return pngs
+
+
+def _remove_all(paths):
+  for path in paths:
+    try:
+      os.remove(path)
+    except OSError:
+      pass

@@ -1,4 +1,4 @@
-"""Bundles and Magenta checkpoints: layouts, names, round trips, Magenta's graph semantics.
+"""Bundles and Magenta checkpoints: layouts, names, round trips, Magenta's graph semantics, loading.
 
 The Magenta-layout references are built by TF's own tf.compat.v1 cells in a
 subprocess (tests/magenta_graph_fixtures.py); our model must give the same
@@ -13,7 +13,9 @@ import tensorflow as tf
 from note_seq.protobuf import generator_pb2
 
 from drums_rnn import bundle
+from drums_rnn import checkpoints
 from drums_rnn import configs
+from drums_rnn import loading
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.model import DrumsRnnModel
 from tests.magenta_graph_fixtures import build_magenta_fixtures
@@ -56,8 +58,9 @@ def _step_probs(model, inputs):
 @pytest.mark.parametrize('layout', ['first_layer', 'whole_stack'])
 def test_magenta_bundle_matches_tf1_graph(magenta, layout):
   fx = magenta[layout]
-  config, hparams, model, _ = bundle.load_bundle(fx['bundle'])
-  assert config.name == 'drum_kit'
+  loaded = loading.load_model(fx['bundle'])
+  config, hparams, model = loaded.config, loaded.hparams, loaded.model
+  assert config.name == 'drum_kit' and loaded.kind == 'bundle'
   assert model.attention_layout == layout
   assert hparams['rnn_layer_sizes'] == list(SIZES)
   assert hparams['attn_length'] == 3  # from the metagraph's state shapes, not the default 32
@@ -69,7 +72,8 @@ def test_magenta_bundle_matches_tf1_graph(magenta, layout):
 
 def test_magenta_one_drum_bundle(magenta):
   fx = magenta['one_drum']
-  config, hparams, model, _ = bundle.load_bundle(fx['bundle'])
+  loaded = loading.load_model(fx['bundle'])
+  config, hparams, model = loaded.config, loaded.hparams, loaded.model
   assert config.name == 'one_drum'
   assert hparams['attn_length'] == 0 and hparams['rnn_layer_sizes'] == [7, 5]
   np.testing.assert_allclose(_probs(model, fx['inputs']), fx['softmax'], atol=1e-5)
@@ -78,28 +82,41 @@ def test_magenta_one_drum_bundle(magenta):
 def test_magenta_v2_training_checkpoint_by_name(magenta, tmp_path):
   """A model.ckpt-N with Adam slots and global_step loads by name; --hparams gives attn_length."""
   fx = magenta['first_layer']
-  weights = bundle.read_checkpoint(fx['checkpoint'])
+  weights = checkpoints.read_checkpoint(fx['checkpoint'])
   extra = {'global_step': np.int64(7), 'beta1_power': np.float32(0.9), 'beta2_power': np.float32(0.99)}
   for name, value in weights.items():
     extra[name + '/Adam'] = np.zeros_like(value)
     extra[name + '/Adam_1'] = np.zeros_like(value)
-  prefix = bundle.write_checkpoint(dict(weights, **extra), str(tmp_path / 'model.ckpt-7'), version=2)
+  prefix = checkpoints.write_checkpoint(dict(weights, **extra), str(tmp_path / 'model.ckpt-7'), version=2)
   assert os.path.isfile(prefix + '.index')
-  assert bundle.is_magenta_checkpoint(prefix)
+  assert checkpoints.is_magenta_checkpoint(prefix)
   # attn_length is in no variable: without a metagraph the config default is used ...
-  _, hparams, _ = bundle.load_checkpoint_model(prefix, 'drum_kit')
-  assert hparams['attn_length'] == 32
+  loaded = loading.load_model(prefix, config=configs.get_config('drum_kit'))
+  assert loaded.hparams['attn_length'] == 32 and loaded.kind == 'magenta_checkpoint'
   # ... and a config without attention cannot guess one.
   with pytest.raises(DrumsRnnError, match='attn_length'):
-    bundle.load_checkpoint_model(prefix, 'one_drum')
-  config, hparams, model = bundle.load_checkpoint_model(prefix, 'drum_kit', 'attn_length=3')
-  assert hparams['attn_length'] == 3
-  np.testing.assert_allclose(_probs(model, fx['inputs']), fx['softmax'], atol=1e-5)
+    loading.load_model(prefix, config=configs.get_config('one_drum'))
+  loaded = loading.load_model(prefix, config=configs.get_config('drum_kit'), hparams={'attn_length': 3})
+  assert loaded.hparams['attn_length'] == 3
+  np.testing.assert_allclose(_probs(loaded.model, fx['inputs']), fx['softmax'], atol=1e-5)
+  # The folder of a Magenta run (train/ searched first) loads the same checkpoint.
+  run = tmp_path / 'magenta_run'
+  (run / 'train').mkdir(parents=True)
+  for name in os.listdir(tmp_path):
+    if name.startswith('model.ckpt-7'):
+      os.rename(tmp_path / name, run / 'train' / name)
+  (run / 'train' / 'model.ckpt-9.index').write_bytes(b'damaged')  # a newer, damaged one is skipped
+  from_dir = loading.load_model(str(run), hparams={'attn_length': 3})
+  assert from_dir.source == str(run / 'train' / 'model.ckpt-7')
+  np.testing.assert_allclose(_probs(from_dir.model, fx['inputs']), fx['softmax'], atol=1e-5)
+  (run / 'train' / 'model.ckpt-7.index').write_bytes(b'damaged too')
+  with pytest.raises(DrumsRnnError, match='no intact checkpoint'):
+    loading.load_model(str(run), hparams={'attn_length': 3})
 
 
 def test_old_variable_spellings_are_mapped(magenta, tmp_path):
   fx = magenta['whole_stack']
-  weights = bundle.read_checkpoint(fx['checkpoint'])
+  weights = checkpoints.read_checkpoint(fx['checkpoint'])
   old = {}
   for name, value in weights.items():
     name = name.replace('fully_connected/weights', 'fully_connected/Linear/Matrix')
@@ -108,13 +125,14 @@ def test_old_variable_spellings_are_mapped(magenta, tmp_path):
     name = name.replace('basic_lstm_cell/bias', 'basic_lstm_cell/biases')
     old[name] = value
   assert set(old) != set(weights)
-  hparams, model = bundle.model_from_weights(configs.get_config('drum_kit'), old, user_hparams='attn_length=3')
+  hparams, model = checkpoints.model_from_weights(configs.get_config('drum_kit'), old,
+                                                  overrides={'attn_length': 3})
   assert model.attention_layout == 'whole_stack'
   np.testing.assert_allclose(_probs(model, fx['inputs']), fx['softmax'], atol=1e-5)
 
 
 def test_normalize_name():
-  n = bundle.normalize_name
+  n = checkpoints.normalize_name
   assert n('rnn/attention_cell_wrapper/attention_output_projection/kernel') == \
       n('rnn/attention_cell_wrapper/attn_output_projection/kernel')
   assert n('RNN/MultiRNNCell/Cell0/BasicLSTMCell/Linear/Matrix') == 'rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel'
@@ -137,7 +155,8 @@ def test_our_bundle_round_trip(tmp_path, layout):
   model = _random_model(config, hparams, layout)
   path = str(tmp_path / 'ours.mag')
   bundle.save_bundle(path, config, hparams, model, description='my grooves')
-  loaded_config, loaded_hparams, loaded, proto = bundle.load_bundle(path)
+  result = loading.load_model(path)
+  loaded_hparams, loaded, proto = result.hparams, result.model, result.bundle
   assert proto.generator_details.id == 'drum_kit'
   assert proto.generator_details.description == config.description
   assert bundle.user_description(proto) == 'my grooves'
@@ -155,7 +174,8 @@ def test_generator_id_and_description_override(tmp_path):
   path = str(tmp_path / 'named.mag')
   bundle.save_bundle(path, config, hparams, model, description='d', generator_id='my_drums',
                      generator_description='My one-drum model')
-  loaded_config, _, loaded, proto = bundle.load_bundle(path)
+  result = loading.load_model(path)
+  loaded_config, loaded, proto = result.config, result.model, result.bundle
   assert proto.generator_details.id == 'my_drums'
   assert proto.generator_details.description == 'My one-drum model'
   assert loaded_config.name == 'one_drum'  # read back from our hparams line
@@ -212,4 +232,4 @@ def test_bundle_errors(tmp_path):
   proto.generator_details.id = 'drum_kit'
   wrong.write_bytes(proto.SerializeToString())
   with pytest.raises(DrumsRnnError, match='readable checkpoint'):
-    bundle.load_bundle(str(wrong))
+    loading.load_model(str(wrong))

@@ -1,4 +1,4 @@
-"""evaluation.py and drums_rnn_evaluate: reading MIDI, tables, likelihood, baseline, errors."""
+"""evaluation.py, patterns.py and drums_rnn_evaluate: reading MIDI, tables, likelihood, baseline, errors."""
 
 import csv
 import json
@@ -14,6 +14,10 @@ import tensorflow as tf
 
 from drums_rnn import configs
 from drums_rnn import evaluation
+from drums_rnn import groove
+from drums_rnn import loading
+from drums_rnn import midi
+from drums_rnn import patterns
 from drums_rnn import run_dir as run_dir_lib
 from drums_rnn import scoring
 from drums_rnn.errors import DrumsRnnError
@@ -58,9 +62,9 @@ def run_cli(*args):
 def test_read_drum_patterns_is_bar_aligned(tmp_path):
   # First hit on step 21 (bar 2), last on step 40 (bar 3): the pattern spans bars 2-3.
   path = write_midi(tmp_path / 'a.mid', [(21, 36), (24, 38), (24, 42), (40, 49)])
-  patterns, skipped = evaluation.read_drum_patterns([path])
+  found, skipped = patterns.read_drum_patterns([path])
   assert sum(skipped.values()) == 0
-  (pattern,) = patterns
+  (pattern,) = found
   assert pattern.classes.shape == (32,)
   assert pattern.steps_per_bar == 16 and pattern.steps_per_beat == 4
   expected = np.zeros(32, np.int64)
@@ -74,72 +78,76 @@ def test_read_drum_patterns_meter_and_skips(tmp_path):
   no_drums = write_midi(tmp_path / 'n.mid', [(0, 60)], is_drum=False)
   broken = tmp_path / 'broken.mid'
   broken.write_bytes(b'not a midi file')
-  patterns, skipped = evaluation.read_drum_patterns([waltz, compound, no_drums, str(broken)])
-  assert [(p.steps_per_bar, p.steps_per_beat) for p in patterns] == [(12, 4), (12, 6)]
+  found, skipped = patterns.read_drum_patterns([waltz, compound, no_drums, str(broken)])
+  assert [(p.steps_per_bar, p.steps_per_beat) for p in found] == [(12, 4), (12, 6)]
   assert skipped['no drum notes'] == 1 and skipped['unreadable file'] == 1
   with pytest.raises(DrumsRnnError, match='no drum tracks'):
-    evaluation.load_patterns([no_drums], 'test set')
+    patterns.load_patterns([no_drums], 'test set')
 
 
 def test_load_model_errors(tmp_path):
-  with pytest.raises(DrumsRnnError, match='exactly one'):
-    evaluation.load_model()
+  # 'exactly one' of --run_dir and --bundle_file: a flag rule, see test_cli_errors_exit_2_with_one_line.
   with pytest.raises(DrumsRnnError, match='does not exist'):
-    evaluation.load_model(bundle_file=str(tmp_path / 'none.mag'))
+    loading.load_model(str(tmp_path / 'none.mag'))
   with pytest.raises(DrumsRnnError, match='does not exist'):
-    evaluation.load_model(run_dir=str(tmp_path / 'missing'))
+    loading.load_model(str(tmp_path / 'missing'))
   with pytest.raises(DrumsRnnError, match='no checkpoint'):
-    evaluation.load_model(run_dir=str(tmp_path))
+    loading.load_model(str(tmp_path))
 
 
 def test_crop_patterns_to_first_bars(tmp_path):
-  patterns, _ = evaluation.read_drum_patterns([write_midi(tmp_path / 'a.mid', helpers.basic_beat(5))])
-  (cropped,) = evaluation.crop_patterns(patterns, 2)
-  np.testing.assert_array_equal(cropped.classes, patterns[0].classes[:32])
-  assert evaluation.crop_patterns(patterns, 0)[0].classes.shape == (80,)
+  found, _ = patterns.read_drum_patterns([write_midi(tmp_path / 'a.mid', helpers.basic_beat(5))])
+  (cropped,) = patterns.crop_patterns(found, 2)
+  np.testing.assert_array_equal(cropped.classes, found[0].classes[:32])
+  assert patterns.crop_patterns(found, 0)[0].classes.shape == (80,)
   with pytest.raises(DrumsRnnError, match='max_bars'):
-    evaluation.crop_patterns(patterns, -1)
+    patterns.crop_patterns(found, -1)
 
 
 def test_list_midi_files_errors(tmp_path):
   with pytest.raises(DrumsRnnError, match='does not exist'):
-    evaluation.list_midi_files(str(tmp_path / 'missing'))
+    midi.list_midi_files(str(tmp_path / 'missing'))
   with pytest.raises(DrumsRnnError, match='no MIDI files'):
-    evaluation.list_midi_files(str(tmp_path))
+    midi.list_midi_files(str(tmp_path))
 
 
 def test_groove_split_files_errors(tmp_path):
   with pytest.raises(DrumsRnnError, match='info.csv'):
-    evaluation.groove_split_files(str(tmp_path), 'test')
+    groove.split_files(str(tmp_path), 'test')
   with pytest.raises(DrumsRnnError, match='unknown Groove split'):
-    evaluation.groove_split_files(str(tmp_path), 'dev')
+    groove.split_files(str(tmp_path), 'dev')
 
 
 @pytest.mark.groove
 def test_groove_test_split_reads():
   root = helpers.require_groove()
-  paths = evaluation.groove_split_files(root, 'test')
+  paths = groove.split_files(root, 'test')
   assert len(paths) == len(helpers.groove_files(split='test'))
-  patterns = evaluation.load_patterns(paths[:3], 'groove test')
-  assert len(patterns) >= 3
-  assert all(p.steps_per_bar == 16 and p.classes.any() for p in patterns)
+  found = patterns.load_patterns(paths[:3], 'groove test')
+  assert len(found) >= 3
+  assert all(p.steps_per_bar == 16 and p.classes.any() for p in found)
 
 
 # --- baseline -----------------------------------------------------------------
 
 def test_shuffled_baseline_round_trips_through_midi(tmp_path):
-  patterns, _ = evaluation.read_drum_patterns([write_midi(tmp_path / 'a.mid', helpers.basic_beat(4))])
-  shuffled = evaluation.shuffle_patterns(patterns, seed=1)
-  again = evaluation.shuffle_patterns(patterns, seed=1)
+  found, _ = patterns.read_drum_patterns([write_midi(tmp_path / 'a.mid', helpers.basic_beat(4))])
+  shuffled = patterns.shuffle_patterns(found, seed=1)
+  again = patterns.shuffle_patterns(found, seed=1)
   np.testing.assert_array_equal(shuffled[0].classes, again[0].classes)
-  assert not np.array_equal(shuffled[0].classes, patterns[0].classes)
-  np.testing.assert_array_equal(np.sort(shuffled[0].classes), np.sort(patterns[0].classes))
-  paths = evaluation.write_patterns_midi(shuffled, str(tmp_path / 'out'), prefix='shuffled',
-                                        credit=evaluation.GROOVE_CREDIT)
+  assert not np.array_equal(shuffled[0].classes, found[0].classes)
+  np.testing.assert_array_equal(np.sort(shuffled[0].classes), np.sort(found[0].classes))
+  paths = patterns.write_patterns_midi(shuffled, str(tmp_path / 'out'), prefix='shuffled',
+                                        credit=groove.CREDIT)
   assert [os.path.basename(p) for p in paths] == ['shuffled_0.mid']
   assert 'Gillick' in (tmp_path / 'out' / 'CREDIT.txt').read_text()
-  assert evaluation.list_midi_files(str(tmp_path / 'out')) == paths
-  (read_back,), _ = evaluation.read_drum_patterns(paths)
+  with pytest.raises(DrumsRnnError, match='qpm'):
+    patterns.write_patterns_midi(shuffled, str(tmp_path / 'none'), qpm=0.0)
+  with pytest.raises(DrumsRnnError, match='seed'):
+    patterns.shuffle_patterns(found, seed=-1)
+  assert not (tmp_path / 'none').exists()
+  assert midi.list_midi_files(str(tmp_path / 'out')) == paths
+  (read_back,), _ = patterns.read_drum_patterns(paths)
   # Reading starts at the bar of the first hit and ends with the last hit's bar.
   first_bar = np.nonzero(shuffled[0].classes)[0][0] // 16 * 16
   np.testing.assert_array_equal(read_back.classes,
@@ -202,13 +210,14 @@ def test_bundle_and_checkpoint_score_like_the_model(tmp_path):
   tracks = [np.arange(40) % 13, np.arange(30) % 5]
   expected = evaluation.model_likelihood(model, KIT, tracks).mean_log_likelihood
   path = bundle.save_bundle(str(tmp_path / 'tiny.mag'), KIT, model_hparams(), model, 'test')
-  config, _, loaded = evaluation.load_model(bundle_file=path)
+  result = loading.load_model(path)
+  config, loaded = result.config, result.model
   assert config.name == 'drum_kit'
   assert evaluation.model_likelihood(loaded, config, tracks).mean_log_likelihood == pytest.approx(
       expected, rel=1e-5)
   with pytest.raises(DrumsRnnError, match='not a generator bundle'):
     (tmp_path / 'bad.mag').write_bytes(b'junk')
-    evaluation.load_model(bundle_file=str(tmp_path / 'bad.mag'))
+    loading.load_model(str(tmp_path / 'bad.mag'))
 
 
 def test_extract_model_tracks_uses_magenta_rules(tmp_path):
@@ -247,7 +256,7 @@ def test_cli_compares_sets_and_scores_a_model(tmp_path):
   assert data['features']['density_hihat']['overlap'] < 0.5
   assert data['likelihood']['num_tracks'] == 3 and data['likelihood']['perplexity'] > 1
   # The same likelihood as the library computes directly.
-  tracks = evaluation.extract_model_tracks(evaluation.list_midi_files(gen), KIT)
+  tracks = evaluation.extract_model_tracks(midi.list_midi_files(gen), KIT)
   expected = evaluation.model_likelihood(model, KIT, tracks)
   assert data['likelihood']['mean_log_likelihood'] == pytest.approx(expected.mean_log_likelihood, rel=1e-5)
   with open(out_csv, newline='') as f:
@@ -260,6 +269,7 @@ def test_cli_compares_sets_and_scores_a_model(tmp_path):
 @pytest.mark.parametrize('args, message', [
     ([], 'nothing to evaluate'),
     (['--midi_dir={tmp}/empty', '--reference_dir={tmp}/real'], 'no MIDI files'),
+    (['--midi_dir={tmp}/real', '--run_dir={tmp}/run', '--bundle_file={tmp}/x.mag'], 'exactly one'),
 ])
 def test_cli_errors_exit_2_with_one_line(tmp_path, args, message):
   make_sets(tmp_path)

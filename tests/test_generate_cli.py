@@ -1,5 +1,6 @@
 """drums_rnn_generate end to end (console script in a subprocess) and its model/flag errors."""
 
+import json
 import os
 import re
 import subprocess
@@ -13,9 +14,12 @@ import tensorflow as tf
 from drums_rnn import bundle
 from drums_rnn import configs
 from drums_rnn import generation
+from drums_rnn import loading
+from drums_rnn import primers
 from drums_rnn import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.model import DrumsRnnModel
+from tests import helpers
 
 NAME = re.compile(r'^\d{4}-\d\d-\d\d_\d{6}_(\d+)\.mid$')
 
@@ -88,6 +92,7 @@ def test_bundle_round_trip_verbatim_and_same_tracks_for_a_seed(run, tmp_path):
   proc = _generate(f'--run_dir={run}', '--save_generator_bundle', f'--bundle_file={mag}',
                    '--bundle_description=test model', '--generator_description=Grooves of a test')
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'V1 checkpoint format' not in proc.stderr and '****' not in proc.stderr  # no TF banner
   assert sorted(os.listdir(tmp_path)) == ['x.mag']
   assert bundle.read_bundle(mag).generator_details.description == 'Grooves of a test'
   out = str(tmp_path / 'out')
@@ -97,13 +102,14 @@ def test_bundle_round_trip_verbatim_and_same_tracks_for_a_seed(run, tmp_path):
   for seq in _read_outputs(out, 10):
     _check_track(seq)
   # Same --seed, same tracks from the run dir and from its bundle (library calls: no process start-up).
-  common = dict(num_outputs=3, num_steps=40, primer_drums='[(36, 42), (), (42,)]', seed=7,
-                temperature=0.9, beam_size=2, branch_factor=2, steps_per_iteration=3)
+  common = dict(num_outputs=3, num_steps=40, seed=7, temperature=0.9, beam_size=2, branch_factor=2,
+                steps_per_iteration=3)
+  primer = primers.parse_primer_drums('[(36, 42), (), (42,)]')
   a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
-  config, _, model = generation.load_generation_model(run_dir=run)
-  generation.generate_to_midi(config, model, a, **common)
-  config, _, model = generation.load_generation_model(bundle_file=mag)
-  generation.generate_to_midi(config, model, b, **common)
+  loaded = loading.load_model(run)
+  generation.generate_to_midi(loaded.config, loaded.model, a, primer, **common)
+  loaded = loading.load_model(mag)
+  generation.generate_to_midi(loaded.config, loaded.model, b, primer, **common)
   from_run, from_bundle = _read_outputs(a, 3), _read_outputs(b, 3)
   assert [_notes(s) for s in from_run] == [_notes(s) for s in from_bundle]
   assert _notes(from_run[0])[:3] == [(0, 36), (0, 42), (2, 42)]
@@ -129,14 +135,18 @@ def test_cli_errors_are_one_line_and_leave_no_midi(run, tmp_path, args, message)
     (dict(primer_drums='[(36,)]', temperature=0.0), 'temperature'),
     (dict(primer_midi='MISSING'), 'cannot read primer MIDI'),
     (dict(qpm=0.0), 'qpm'),
+    (dict(primer_drums='[(36,)]', primer_midi='MISSING'), 'both as drums'),
 ])
 def test_generation_errors_leave_no_midi(run, tmp_path, kwargs, message):
-  config, _, model = generation.load_generation_model(run_dir=run)
+  loaded = loading.load_model(run)
   out = tmp_path / 'out'
   kwargs = {k: v.replace('MISSING', str(tmp_path / 'missing.mid')) if isinstance(v, str) else v
             for k, v in kwargs.items()}
+  primer_args = {k: kwargs.pop(k) for k in ('primer_drums', 'primer_midi', 'qpm') if k in kwargs}
   with pytest.raises(DrumsRnnError, match=message):
-    generation.generate_to_midi(config, model, str(out), num_outputs=2, **kwargs)
+    events, qpm = primers.resolve_primer(loaded.config, **primer_args)
+    generation.generate_to_midi(loaded.config, loaded.model, str(out), events, num_outputs=2, qpm=qpm,
+                                **kwargs)
   assert not out.exists() or not os.listdir(out)
 
 
@@ -144,42 +154,81 @@ def test_not_a_bundle_and_empty_run_dir_errors(tmp_path):
   junk = tmp_path / 'junk.mag'
   junk.write_text('hello\n')
   with pytest.raises(DrumsRnnError, match='not a generator bundle'):
-    generation.load_generation_model(bundle_file=str(junk))
+    loading.load_model(str(junk))
   (tmp_path / 'empty' / 'train').mkdir(parents=True)
   with pytest.raises(DrumsRnnError, match='no checkpoint'):
-    generation.load_generation_model(run_dir=str(tmp_path / 'empty'))
+    loading.load_model(str(tmp_path / 'empty'))
+  run_dir_lib.save_settings(str(tmp_path / 'empty' / 'train'), 'drum_kit',
+                            configs.get_config('drum_kit').hparams())
+  with pytest.raises(DrumsRnnError, match='no checkpoint'):
+    loading.load_model(str(tmp_path / 'empty'))
+
+
+def _cli_cases(cases):
+  """Each argument list through console_main, all in one subprocess (tests/cli_driver.py)."""
+  proc = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_generate',
+                         json.dumps(cases)], capture_output=True, text=True, cwd=helpers.REPO_ROOT,
+                        timeout=300, env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+  assert len(results) == len(cases)
+  return results
 
 
 def test_model_flag_rules(run, tmp_path, monkeypatch):
-  with pytest.raises(DrumsRnnError, match='cannot be combined'):
-    generation.load_generation_model(run_dir=run, bundle_file='x.mag')
-  with pytest.raises(DrumsRnnError, match='needs --run_dir or --checkpoint_file'):
-    generation.load_generation_model(saving=True)
-  with pytest.raises(DrumsRnnError, match='does not exist'):
-    generation.load_generation_model(run_dir=str(tmp_path / 'nope'))
-  monkeypatch.setattr(generation, 'DEFAULT_BUNDLE', str(tmp_path / 'models' / 'drum_kit.mag'))
+  cases = [([f'--run_dir={run}', '--bundle_file=x.mag'], 'cannot be combined'),
+           (['--save_generator_bundle', '--bundle_file=x.mag'], 'needs --run_dir or --checkpoint_file'),
+           (['--save_generator_bundle', f'--run_dir={run}'], 'needs --bundle_file'),
+           ([f'--run_dir={tmp_path / "nope"}'], 'does not exist')]
+  for (_, message), result in zip(cases, _cli_cases([args for args, _ in cases])):
+    assert result['code'] == 2, result
+    last = result['stderr'].strip().splitlines()[-1]
+    assert last.startswith('error: ') and message in last, result['stderr'][-2000:]
+    assert 'Traceback' not in result['stderr']
+  monkeypatch.setattr(loading, 'DEFAULT_BUNDLE', str(tmp_path / 'models' / 'drum_kit.mag'))
   with pytest.raises(DrumsRnnError, match='no model given'):
-    generation.load_generation_model()
+    loading.load_model()
   # Once a shipped bundle exists it is used without any model flag.
-  from drums_rnn import bundle  # pylint: disable=g-import-not-at-top
-  config, hparams, model = generation.load_generation_model(run_dir=run)
+  from_run = loading.load_model(run)
+  assert from_run.kind == 'run_dir'
   os.makedirs(tmp_path / 'models')
-  bundle.save_bundle(generation.DEFAULT_BUNDLE, config, hparams, model)
-  config2, hparams2, model2 = generation.load_generation_model()
-  assert hparams2['rnn_layer_sizes'] == [16, 12]
-  # Our own TF2 checkpoint via --checkpoint_file.
-  ckpt = run_dir_lib.latest_checkpoint(run)
-  _, _, model3 = generation.load_generation_model(checkpoint_file=ckpt)
-  for name, value in model.get_magenta_weights().items():
-    np.testing.assert_array_equal(model2.get_magenta_weights()[name], value)
-    np.testing.assert_array_equal(model3.get_magenta_weights()[name], value)
+  bundle.save_bundle(loading.DEFAULT_BUNDLE, from_run.config, from_run.hparams, from_run.model)
+  shipped = loading.load_model()
+  assert shipped.hparams['rnn_layer_sizes'] == [16, 12] and shipped.source == loading.DEFAULT_BUNDLE
+  # Our own TF2 checkpoint by its prefix.
+  ckpt = run_dir_lib.checkpoints_newest_first(run_dir_lib.train_dir(run))[0]
+  from_prefix = loading.load_model(ckpt)
+  assert from_prefix.kind == 'checkpoint' and from_prefix.source == ckpt
+  for name, value in from_run.model.get_magenta_weights().items():
+    np.testing.assert_array_equal(shipped.model.get_magenta_weights()[name], value)
+    np.testing.assert_array_equal(from_prefix.model.get_magenta_weights()[name], value)
+
+
+def test_damaged_newest_checkpoint_falls_back_with_a_warning(tmp_path, caplog):
+  run = _small_run(tmp_path / 'run', seed=1)
+  train = run_dir_lib.train_dir(run)
+  model = loading.load_model(run).model
+  checkpoint = tf.train.Checkpoint(model=model)
+  checkpoint.save_counter.assign(1)
+  newest = checkpoint.save(os.path.join(train, 'ckpt'))  # ckpt-2, then damage it
+  assert run_dir_lib.checkpoints_newest_first(train)[0] == newest
+  with open(newest + '.data-00000-of-00001', 'r+b') as f:
+    f.truncate(100)
+  loaded = loading.load_model(run)
+  assert loaded.source == os.path.join(train, 'ckpt-1')
+  assert any(newest in r.getMessage() and 'damaged' in r.getMessage() for r in caplog.records)
+  with open(loaded.source + '.index', 'wb') as f:
+    f.write(b'not an index')
+  with pytest.raises(DrumsRnnError, match='no intact checkpoint'):
+    loading.load_model(run)
 
 
 def test_plot_writes_a_png_beside_each_midi(run, tmp_path):
   out = str(tmp_path / 'plots')
-  config, _, model = generation.load_generation_model(run_dir=run)
-  paths = generation.generate_to_midi(config, model, out, num_outputs=2, num_steps=48,
-                                      primer_drums='[(36, 42), (), (42,), ()]', seed=3, plot=True)
+  loaded = loading.load_model(run)
+  paths = generation.generate_to_midi(loaded.config, loaded.model, out,
+                                      primers.parse_primer_drums('[(36, 42), (), (42,), ()]'),
+                                      num_outputs=2, num_steps=48, seed=3, plot=True)
   names = sorted(os.listdir(out))
   assert names == sorted([os.path.basename(p) for p in paths] +
                          [os.path.basename(p)[:-4] + '.png' for p in paths])

@@ -11,6 +11,8 @@ import tensorflow as tf
 
 from drums_rnn import configs
 from drums_rnn import generation
+from drums_rnn import midi
+from drums_rnn import primers
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.model import DrumsRnnModel
 from tests.helpers import drum_sequence
@@ -38,21 +40,21 @@ def _track_log_likelihood(model, encoding, classes, temperature):
 
 
 def test_parse_primer_drums():
-  events = generation.parse_primer_drums('[(36, 42), (), (42,), ()]')
+  events = primers.parse_primer_drums('[(36, 42), (), (42,), ()]')
   assert events == [frozenset({36, 42}), frozenset(), frozenset({42}), frozenset()]  # trailing () counts
-  assert generation.parse_primer_drums('[(36,)]') == [frozenset({36})]
+  assert primers.parse_primer_drums('[(36,)]') == [frozenset({36})]
 
 
 @pytest.mark.parametrize('text', ['[(36,', '36', '[]', '[("a",)]', '[(36.0,)]', 'import os', '{1: 2}'])
 def test_parse_primer_drums_malformed(text):
   with pytest.raises(DrumsRnnError, match=re.escape('e.g. "[(36, 42), (), (42,)]"')):
-    generation.parse_primer_drums(text)
+    primers.parse_primer_drums(text)
 
 
 @pytest.mark.parametrize('text', ['[(128,)]', '[(36,), (-1,)]'])
 def test_parse_primer_drums_pitch_range(text):
   with pytest.raises(DrumsRnnError, match='outside the MIDI range 0..127'):
-    generation.parse_primer_drums(text)
+    primers.parse_primer_drums(text)
 
 
 def _write_midi(sequence, path):
@@ -63,7 +65,7 @@ def _write_midi(sequence, path):
 def test_primer_midi_starts_at_the_bar_and_keeps_raw_pitches(tmp_path):
   # First onset in bar 2 (step 20): the primer starts at step 16 with 4 silent steps.
   seq = drum_sequence([(20, 36), (20, 42), (22, 100), (25, 38)], qpm=90.0)
-  events, qpm = generation.primer_from_midi(_write_midi(seq, tmp_path / 'p.mid'), 4)
+  events, qpm = primers.primer_from_midi(_write_midi(seq, tmp_path / 'p.mid'), 4)
   assert qpm == pytest.approx(90.0, rel=1e-5)
   assert len(events) == 10
   assert events[4] == {36, 42} and events[6] == {100} and events[9] == {38}
@@ -73,12 +75,12 @@ def test_primer_midi_starts_at_the_bar_and_keeps_raw_pitches(tmp_path):
 def test_primer_midi_uses_drum_notes_and_falls_back_to_all_notes(tmp_path):
   seq = drum_sequence([(0, 36), (2, 38)])
   seq.notes.add(pitch=60, velocity=80, start_time=0.5, end_time=0.6, is_drum=False, instrument=0)
-  events, _ = generation.primer_from_midi(_write_midi(seq, tmp_path / 'mixed.mid'), 4)
+  events, _ = primers.primer_from_midi(_write_midi(seq, tmp_path / 'mixed.mid'), 4)
   assert events == [{36}, set(), {38}]  # the piano note is ignored
   melodic = drum_sequence([(0, 60), (1, 62)], is_drum=False)
   for note in melodic.notes:
     note.instrument = 0
-  events, _ = generation.primer_from_midi(_write_midi(melodic, tmp_path / 'piano.mid'), 4)
+  events, _ = primers.primer_from_midi(_write_midi(melodic, tmp_path / 'piano.mid'), 4)
   assert events == [{60}, {62}]
 
 
@@ -86,19 +88,21 @@ def test_primer_midi_errors(tmp_path):
   bad = tmp_path / 'bad.mid'
   bad.write_bytes(b'not midi')
   with pytest.raises(DrumsRnnError, match='cannot read primer MIDI'):
-    generation.primer_from_midi(str(bad), 4)
+    primers.primer_from_midi(str(bad), 4)
   with pytest.raises(DrumsRnnError, match='cannot read primer MIDI'):
-    generation.primer_from_midi(str(tmp_path / 'missing.mid'), 4)
+    primers.primer_from_midi(str(tmp_path / 'missing.mid'), 4)
 
 
 def test_resolve_primer_defaults_and_qpm(tmp_path, caplog):
-  events, qpm = generation.resolve_primer(KIT)
+  events, qpm = primers.resolve_primer(KIT)
   assert events == [{36}] and qpm == 120.0
-  events, qpm = generation.resolve_primer(KIT, primer_drums='[(38,), ()]', qpm=100)
+  events, qpm = primers.resolve_primer(KIT, primer_drums='[(38,), ()]', qpm=100)
   assert events == [{38}, set()] and qpm == 100.0
   path = _write_midi(drum_sequence([(0, 36)], qpm=75.0), tmp_path / 'slow.mid')
-  events, qpm = generation.resolve_primer(KIT, primer_midi=path, qpm=140)
+  events, qpm = primers.resolve_primer(KIT, primer_midi=path, qpm=140)
   assert qpm == pytest.approx(75.0, rel=1e-5)  # the primer MIDI's tempo wins
+  with pytest.raises(DrumsRnnError, match='both as drums'):
+    primers.resolve_primer(KIT, primer_drums='[(38,)]', primer_midi=path)
 
 
 def test_check_generation_args():
@@ -179,6 +183,16 @@ def test_sampling_follows_the_softmax():
     np.testing.assert_allclose(freq, tf.nn.softmax(logits[0] / temperature).numpy(), atol=0.015)
 
 
+def test_generate_to_midi_checks_its_arguments_once(kit_sampler, tmp_path, monkeypatch):
+  model, _ = kit_sampler
+  calls = []
+  real = generation.check_generation_args
+  monkeypatch.setattr(generation, 'check_generation_args', lambda *a, **k: calls.append(a) or real(*a, **k))
+  paths = generation.generate_to_midi(KIT, model, str(tmp_path), [frozenset({36})], num_outputs=2,
+                                      num_steps=8, seed=1, timestamp='t')
+  assert len(calls) == 1 and [os.path.basename(p) for p in paths] == ['t_1.mid', 't_2.mid']
+
+
 def test_generate_tracks_one_drum():
   model = DrumsRnnModel(ONE.encoding.input_size, ONE.encoding.num_classes, [8], seed=2)
   primer = [frozenset({36}), frozenset(), frozenset({42})]
@@ -194,13 +208,47 @@ def test_generate_tracks_one_drum():
 
 def test_track_to_sequence():
   events = [frozenset({36, 42}), frozenset(), frozenset({100}), frozenset()]
-  seq = generation.track_to_sequence(events, 4, qpm=120.0, velocity=90)
+  seq = midi.events_to_sequence(events, 4, qpm=120.0, velocity=90)
   assert seq.ticks_per_quarter == 220 and seq.tempos[0].qpm == 120.0
   notes = sorted((n.start_time, n.pitch) for n in seq.notes)
   assert notes == [(0.0, 36), (0.0, 42), (0.25, 100)]
   assert all(n.is_drum and n.instrument == 9 and n.velocity == 90 for n in seq.notes)
   assert all(n.end_time - n.start_time == pytest.approx(0.125) for n in seq.notes)
   assert seq.total_time == pytest.approx(0.375)
+
+
+def _magenta_to_sequence(events, steps_per_quarter, qpm, velocity):
+  """What generation wrote before drums_rnn.midi: Magenta's DrumTrack.to_sequence, by hand."""
+  from note_seq.protobuf import music_pb2  # pylint: disable=import-outside-toplevel
+  sequence = music_pb2.NoteSequence()
+  sequence.ticks_per_quarter = note_seq.STANDARD_PPQ
+  sequence.tempos.add(qpm=qpm)
+  seconds_per_step = 60.0 / qpm / steps_per_quarter
+  for step, pitches in enumerate(events):
+    for pitch in sorted(pitches):
+      sequence.notes.add(pitch=pitch, velocity=velocity, instrument=9, is_drum=True,
+                         start_time=step * seconds_per_step, end_time=(step + 1) * seconds_per_step)
+  sequence.total_time = max(n.end_time for n in sequence.notes)
+  return sequence
+
+
+@pytest.mark.parametrize('config, qpm, velocity', [(KIT, 120.0, 100), (KIT, 97.5, 64), (ONE, 133.0, 100)])
+def test_written_midi_is_byte_identical_to_note_seq(kit_sampler, tmp_path, config, qpm, velocity):
+  """The files equal note-seq's own sequence_proto_to_midi_file of Magenta's sequence."""
+  model, sampler = kit_sampler
+  if config is ONE:
+    model = DrumsRnnModel(ONE.encoding.input_size, ONE.encoding.num_classes, [8], seed=2)
+    sampler = generation.BatchedSampler(model, ONE.encoding)
+  primer = [frozenset({36, 42}), frozenset(), frozenset({46, 45, 49, 50})]
+  tracks, _ = generation.generate_tracks(model, config, primer, num_outputs=3, num_steps=40, seed=7,
+                                         sampler=sampler)
+  paths = generation.write_tracks(tracks, config, str(tmp_path / 'ours'), qpm, velocity, timestamp='t')
+  for track, path in zip(tracks, paths):
+    reference = str(tmp_path / 'reference.mid')
+    note_seq.sequence_proto_to_midi_file(
+        _magenta_to_sequence(track, config.steps_per_quarter, qpm, velocity), reference)
+    with open(path, 'rb') as ours, open(reference, 'rb') as theirs:
+      assert ours.read() == theirs.read()
 
 
 def test_output_names():
@@ -210,27 +258,35 @@ def test_output_names():
 
 
 def test_write_midi_files_on_channel_10(tmp_path):
-  seq = generation.track_to_sequence([frozenset({36}), frozenset({38})], 4)
-  paths = generation.write_midi_files([seq, seq], str(tmp_path / 'out'), timestamp='t')
+  tracks = [[frozenset({36}), frozenset({38})]] * 2
+  paths = generation.write_tracks(tracks, KIT, str(tmp_path / 'out'), timestamp='t')
   assert [os.path.basename(p) for p in paths] == ['t_1.mid', 't_2.mid']
-  midi = pretty_midi.PrettyMIDI(paths[0])
-  drums = [i for i in midi.instruments if i.notes]
+  midi_file = pretty_midi.PrettyMIDI(paths[0])
+  drums = [i for i in midi_file.instruments if i.notes]
   assert len(drums) == 1 and drums[0].is_drum and [n.pitch for n in drums[0].notes] == [36, 38]
   assert sorted(os.listdir(tmp_path / 'out')) == ['t_1.mid', 't_2.mid']
 
 
+def test_a_second_run_in_the_same_second_keeps_both(tmp_path):
+  first = generation.write_tracks([[frozenset({36})]] * 2, KIT, str(tmp_path), timestamp='t')
+  before = {p: open(p, 'rb').read() for p in first}
+  second = generation.write_tracks([[frozenset({38})]] * 2, KIT, str(tmp_path), timestamp='t')
+  assert [os.path.basename(p) for p in second] == ['t_1-2.mid', 't_2-2.mid']
+  assert {p: open(p, 'rb').read() for p in first} == before
+  assert sorted(os.listdir(tmp_path)) == ['t_1-2.mid', 't_1.mid', 't_2-2.mid', 't_2.mid']
+
+
 def test_write_midi_files_removes_partial_output(tmp_path, monkeypatch):
-  seq = generation.track_to_sequence([frozenset({36})], 4)
-  real = note_seq.sequence_proto_to_midi_file
+  real = midi.midi_bytes
   calls = []
 
-  def flaky(sequence, path):
-    calls.append(path)
+  def flaky(sequence):
+    calls.append(sequence)
     if len(calls) == 3:
       raise OSError('disk full')
-    real(sequence, path)
+    return real(sequence)
 
-  monkeypatch.setattr(note_seq, 'sequence_proto_to_midi_file', flaky)
+  monkeypatch.setattr(midi, 'midi_bytes', flaky)
   with pytest.raises(OSError):
-    generation.write_midi_files([seq] * 4, str(tmp_path), timestamp='t')
+    generation.write_tracks([[frozenset({36})]] * 4, KIT, str(tmp_path), timestamp='t')
   assert os.listdir(tmp_path) == []

@@ -1,9 +1,10 @@
 """drums_rnn_generate: write new drum tracks as MIDI, or save a model as a `.mag` bundle.
 
-Magenta's flags and defaults. The model comes from `--run_dir` (latest
-checkpoint in run_dir/train), `--checkpoint_file` (ours, or a Magenta
-training checkpoint) or `--bundle_file` (ours or Magenta's); its config and
-hparams come with it. All outputs are sampled together in one compiled loop.
+Magenta's flags and defaults. The model comes from `--run_dir` (the newest
+intact checkpoint in run_dir/train), `--checkpoint_file` (ours, or a Magenta
+training checkpoint) or `--bundle_file` (ours or Magenta's), else the shipped
+model; its config and hparams come with it. All outputs are sampled together
+in one compiled loop. Output files never replace existing ones.
 
 Examples:
   drums_rnn_generate --config=drum_kit --run_dir=/tmp/drums_rnn/logdir/run1 \\
@@ -14,77 +15,91 @@ Examples:
 """
 
 from absl import flags
+from absl import logging
 
+from drums_rnn import configs
 from drums_rnn.cli import common
+from drums_rnn.cli import flags as shared_flags
 from drums_rnn.errors import DrumsRnnError
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('config', 'drum_kit', 'Config of a Magenta training checkpoint (one_drum or drum_kit); '
-                    'run dirs and bundles carry their own.')
-flags.DEFINE_string('hparams', '', 'Comma-separated name=value hparams adjusting a Magenta checkpoint or '
-                    'bundle (e.g. "attn_length=16"); run dirs and our bundles carry their own.')
-flags.DEFINE_string('run_dir', None, 'Training run directory; the latest checkpoint in run_dir/train is used.')
+shared_flags.define_config_flags()
+shared_flags.define_log_flag()
+shared_flags.define_seed_flag('Random seed; output n is the same for a seed whatever --num_outputs.')
+flags.DEFINE_string('run_dir', None, 'Training run directory; the newest intact checkpoint in '
+                    'run_dir/train is used.')
 flags.DEFINE_string('checkpoint_file', None, 'Checkpoint to use (ours, or a Magenta model.ckpt-N).')
 flags.DEFINE_string('bundle_file', None, 'A .mag generator bundle to generate from, or to write with '
                     '--save_generator_bundle.')
 flags.DEFINE_boolean('save_generator_bundle', False, 'Save the model of --run_dir/--checkpoint_file as '
                      '--bundle_file instead of generating.')
 flags.DEFINE_string('bundle_description', None, 'Description stored in the saved bundle.')
-flags.DEFINE_string('generator_id', None, 'With --save_generator_bundle: the bundle\'s generator id '
-                    'instead of the config name (Magenta then cannot load it; drums_rnn can).')
-flags.DEFINE_string('generator_description', None, 'With --save_generator_bundle: the bundle\'s '
-                    'generator description instead of the config\'s.')
 flags.DEFINE_string('output_dir', '/tmp/drums_rnn/generated', 'Where the MIDI files are written.')
 flags.DEFINE_integer('num_outputs', 10, 'Number of drum tracks to generate.')
 flags.DEFINE_integer('num_steps', 128, 'Total length of each track in steps, primer included.')
 flags.DEFINE_string('primer_drums', '', 'Primer as a Python list of tuples of MIDI pitches, e.g. '
                     '"[(36, 42), (), (42,)]" (one tuple per step, () = silent step).')
-flags.DEFINE_string('primer_midi', '', 'Primer MIDI file (its drum notes; its tempo wins over --qpm).')
+flags.DEFINE_string('primer_midi', '', 'Primer MIDI file (its drum notes; its tempo wins over --qpm). '
+                    'Not together with --primer_drums.')
 flags.DEFINE_float('qpm', None, 'Tempo in quarter notes per minute (default 120, or the primer MIDI\'s).')
 flags.DEFINE_float('temperature', 1.0, 'Sampling temperature: > 1 more random, < 1 more conservative.')
 flags.DEFINE_integer('beam_size', 1, 'Beam search: sequences kept per output.')
 flags.DEFINE_integer('branch_factor', 1, 'Beam search: branches per kept sequence at each iteration.')
 flags.DEFINE_integer('steps_per_iteration', 1, 'Beam search: steps sampled per iteration.')
-flags.DEFINE_string('log', 'INFO', 'Logging level: DEBUG, INFO, WARN, ERROR or FATAL.')
-flags.DEFINE_integer('seed', None, 'Random seed; output n is the same for a seed whatever --num_outputs.')
 flags.DEFINE_integer('velocity', 100, 'MIDI velocity of the written notes.')
 flags.DEFINE_boolean('plot', False, 'Also write a drum-grid PNG beside each MIDI file (primer shaded).')
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise DrumsRnnError(f'unexpected arguments: {" ".join(argv[1:])}')
-  common.set_log_level(FLAGS.log)
-  if FLAGS.save_generator_bundle and not FLAGS.bundle_file:
+def model_source():
+  """The path of the model the flags name (None: the shipped model); flag rules checked."""
+  saving = FLAGS.save_generator_bundle
+  if saving and not FLAGS.bundle_file:
     raise DrumsRnnError('--save_generator_bundle needs --bundle_file (the .mag to write)')
-  if not FLAGS.save_generator_bundle and FLAGS.temperature <= 0:
-    raise DrumsRnnError(f'--temperature must be > 0, got {FLAGS.temperature}')
-  common.import_tensorflow()
-  from drums_rnn import bundle  # pylint: disable=g-import-not-at-top  (heavy: TF)
-  from drums_rnn import generation  # pylint: disable=g-import-not-at-top
+  if saving and not (FLAGS.run_dir or FLAGS.checkpoint_file):
+    raise DrumsRnnError('--save_generator_bundle needs --run_dir or --checkpoint_file (the model to save)')
+  if FLAGS.bundle_file and (FLAGS.run_dir or FLAGS.checkpoint_file) and not saving:
+    raise DrumsRnnError('--bundle_file cannot be combined with --run_dir or --checkpoint_file '
+                        '(unless --save_generator_bundle is set)')
+  if FLAGS.run_dir and FLAGS.checkpoint_file:
+    logging.warning('both --run_dir and --checkpoint_file given: using --run_dir')
+  if saving:
+    return FLAGS.run_dir or FLAGS.checkpoint_file
+  return FLAGS.run_dir or FLAGS.checkpoint_file or FLAGS.bundle_file
 
-  config, hparams, model = generation.load_generation_model(
-      run_dir=FLAGS.run_dir, checkpoint_file=FLAGS.checkpoint_file,
-      bundle_file=None if FLAGS.save_generator_bundle else FLAGS.bundle_file,
-      config_name=FLAGS.config if FLAGS['config'].present else None, hparams=FLAGS.hparams,
-      saving=FLAGS.save_generator_bundle)
+
+def hparams_overrides():
+  """Only the hparams named by --hparams (the model's own fill in the rest)."""
+  return configs.parse_hparams(FLAGS.hparams, shared_flags.config().hparams())
+
+
+def main(argv):
+  del argv
+  source = model_source()
+  config = shared_flags.config() if shared_flags.given('config') else None
+  overrides = hparams_overrides()
+  common.import_tensorflow()
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  loaded = loading.load_model(source, config=config, hparams=overrides)
   if FLAGS.save_generator_bundle:
-    bundle.save_bundle(FLAGS.bundle_file, config, hparams, model, FLAGS.bundle_description,
-                       generator_id=FLAGS.generator_id,
+    from drums_rnn import bundle  # pylint: disable=import-outside-toplevel
+    bundle.save_bundle(FLAGS.bundle_file, loaded.config, loaded.hparams, loaded.model,
+                       FLAGS.bundle_description, generator_id=FLAGS.generator_id,
                        generator_description=FLAGS.generator_description)
     return 0
+  from drums_rnn import generation  # pylint: disable=import-outside-toplevel
+  from drums_rnn import primers  # pylint: disable=import-outside-toplevel
+  events, qpm = primers.resolve_primer(loaded.config, FLAGS.primer_drums, FLAGS.primer_midi, FLAGS.qpm)
   generation.generate_to_midi(
-      config, model, FLAGS.output_dir, num_outputs=FLAGS.num_outputs, num_steps=FLAGS.num_steps,
-      primer_drums=FLAGS.primer_drums, primer_midi=FLAGS.primer_midi, qpm=FLAGS.qpm,
-      temperature=FLAGS.temperature, beam_size=FLAGS.beam_size, branch_factor=FLAGS.branch_factor,
-      steps_per_iteration=FLAGS.steps_per_iteration, seed=FLAGS.seed, velocity=FLAGS.velocity,
-      plot=FLAGS.plot)
+      loaded.config, loaded.model, FLAGS.output_dir, events, num_outputs=FLAGS.num_outputs,
+      num_steps=FLAGS.num_steps, qpm=qpm, temperature=FLAGS.temperature, beam_size=FLAGS.beam_size,
+      branch_factor=FLAGS.branch_factor, steps_per_iteration=FLAGS.steps_per_iteration, seed=FLAGS.seed,
+      velocity=FLAGS.velocity, plot=FLAGS.plot)
   return 0
 
 
 def console_main():
-  common.run(main)
+  common.run(main, __name__)
 
 
 if __name__ == '__main__':
