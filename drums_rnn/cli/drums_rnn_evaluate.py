@@ -27,7 +27,6 @@ import os
 from absl import flags
 from absl import logging
 
-from drums_rnn import configs
 from drums_rnn import groove
 from drums_rnn import midi
 from drums_rnn.cli import common
@@ -90,7 +89,7 @@ def _load_model():
     raise DrumsRnnError('give exactly one of --run_dir and --bundle_file to score with a model')
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   config = shared_flags.config() if shared_flags.given('config') else None
-  overrides = configs.parse_hparams(FLAGS.hparams, shared_flags.config().hparams())
+  overrides = shared_flags.hparams_overrides()
   return loading.load_model(FLAGS.run_dir or FLAGS.bundle_file, config=config, hparams=overrides)
 
 

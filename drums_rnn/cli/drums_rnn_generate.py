@@ -17,7 +17,6 @@ Examples:
 from absl import flags
 from absl import logging
 
-from drums_rnn import configs
 from drums_rnn.cli import common
 from drums_rnn.cli import flags as shared_flags
 from drums_rnn.errors import DrumsRnnError
@@ -68,16 +67,11 @@ def model_source():
   return FLAGS.run_dir or FLAGS.checkpoint_file or FLAGS.bundle_file
 
 
-def hparams_overrides():
-  """Only the hparams named by --hparams (the model's own fill in the rest)."""
-  return configs.parse_hparams(FLAGS.hparams, shared_flags.config().hparams())
-
-
 def main(argv):
   del argv
   source = model_source()
   config = shared_flags.config() if shared_flags.given('config') else None
-  overrides = hparams_overrides()
+  overrides = shared_flags.hparams_overrides()
   common.import_tensorflow()
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel  (heavy: TF)
   loaded = loading.load_model(source, config=config, hparams=overrides)

@@ -54,6 +54,15 @@ def hparams(for_config=None):
   return (for_config or config()).hparams(FLAGS.hparams)
 
 
+def hparams_overrides():
+  """Only the hparams named by --hparams, checked against --config's defaults.
+
+  For models that record their own hparams (bundles, Magenta checkpoints):
+  these adjust them, the model fills in the rest.
+  """
+  return configs.parse_hparams(FLAGS.hparams, config().hparams())
+
+
 def given(name):
   """True when the flag was given on the command line."""
   return name in FLAGS and FLAGS[name].present
