@@ -109,6 +109,8 @@ def _with_base(**overrides):
   return hparams
 
 
+# Two declarations of the same shape with Magenta's values for each config (a
+# table, not repeated logic).
 CONFIGS: Dict[str, DrumsRnnConfig] = {
     'one_drum': DrumsRnnConfig(
         name='one_drum',
