@@ -21,6 +21,7 @@ setup(
         'numpy',
         'scipy',
         'absl-py',
+        'google-crc32c',
         'pretty_midi',
         'matplotlib',
     ],
