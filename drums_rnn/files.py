@@ -300,8 +300,11 @@ class RunLock:
           f'{os.path.dirname(self.path)!r} is in use by another {self.what} run{who}: '
           'wait for it to finish or use another --run_dir') from None
       raise DrumsRnnError(f'cannot lock {self.path!r}: {describe_os_error(e)}') from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+    try:
+      os.ftruncate(fd, 0)
+      os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+    except OSError:  # e.g. a full disk: the lock holds all the same, only the pid is not recorded
+      pass
     self._fd = fd
     return self
 

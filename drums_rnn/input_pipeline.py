@@ -28,11 +28,14 @@ steps per batch; the maths of a step is unchanged). Evaluation batches read ever
 once in file order and keep the last partial batch.
 """
 
+import contextlib
 import glob
 import os
 
 import tensorflow as tf
 
+from drums_rnn import checkpoints
+from drums_rnn import tfrecord
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.model import CompactInputs
 
@@ -41,14 +44,22 @@ SHUFFLE_BUFFER = 500
 
 
 def list_files(pattern):
-  """Files matching a glob (or a comma-separated list of globs), sorted."""
+  """Files matching a glob (or a comma-separated list of globs), sorted.
+
+  Raises:
+    DrumsRnnError: nothing matches, or a pattern names a folder.
+  """
   if not pattern:
     raise DrumsRnnError('--sequence_example_file is required')
   paths = []
   for part in str(pattern).split(','):
-    part = part.strip()
-    if part:
-      paths.extend(sorted(glob.glob(os.path.expanduser(part))))
+    part = os.path.expanduser(part.strip())
+    if not part:
+      continue
+    if os.path.isdir(part):
+      raise DrumsRnnError(f'{part!r} is a directory: give a TFRecord file or a glob '
+                          f'(e.g. {os.path.join(part, "*.tfrecord")!r})')
+    paths.extend(sorted(glob.glob(part)))
   paths = [p for p in paths if os.path.isfile(p)]
   if not paths:
     raise DrumsRnnError(f'no files match --sequence_example_file={pattern!r}')
@@ -56,21 +67,27 @@ def list_files(pattern):
 
 
 def _first_record(paths):
+  """(path, first record) of the first non-empty file; the framing of every file is checked."""
+  found = None, None
   for path in paths:
-    try:
-      for record in tf.data.TFRecordDataset(path).take(1):
-        return path, record.numpy()
-    except tf.errors.OpError as e:
-      raise DrumsRnnError(f'cannot read {path!r} as a TFRecord file: {e.message.splitlines()[0]}') from None
-  return None, None
+    if os.path.getsize(path) == 0:
+      continue
+    tfrecord.scan(path)
+    if found[1] is None:
+      found = path, tfrecord.first_record(path)
+  return found
 
 
 def check_files(paths, input_size, num_classes=None):
-  """Checks the files hold SequenceExamples whose inputs have `input_size`.
+  """Checks the files are whole TFRecords of SequenceExamples whose inputs have `input_size`.
+
+  The record framing of every file is checked here (headers only, fast),
+  so a truncated or damaged file is refused before training starts; a
+  damaged payload is found when it is read (:func:`reading`).
 
   Raises:
-    DrumsRnnError: the files are empty, not SequenceExamples, or were made
-      for another config.
+    DrumsRnnError: the files are empty, damaged, not SequenceExamples, or
+      were made for another config.
   """
   path, record = _first_record(paths)
   if record is None:
@@ -98,9 +115,31 @@ def check_files(paths, input_size, num_classes=None):
                           'was the dataset made with another --config?')
 
 
-def count_records(paths):
-  """Number of records in the files (one fast pass, no parsing)."""
-  return int(tf.data.TFRecordDataset(paths).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+def damaged_record_error(paths, error):
+  """The DrumsRnnError for a tf.data DataLossError: the file and record, found by a CRC scan."""
+  for path in paths:
+    try:
+      for _ in tfrecord.iter_records(path):
+        pass
+    except DrumsRnnError as e:
+      return e
+  return DrumsRnnError(f'damaged record in {", ".join(paths)}: {checkpoints.first_line(error)}')
+
+
+@contextlib.contextmanager
+def reading(paths):
+  """Turns a bad record met while reading batches of `paths` into one DrumsRnnError.
+
+  A damaged record (tf.data's DataLossError) is named by file and record
+  number; a record that parses badly (wrong sizes, inputs not one-hot) by
+  TensorFlow's first line about it.
+  """
+  try:
+    yield
+  except tf.errors.DataLossError as e:
+    raise damaged_record_error(paths, e) from None
+  except tf.errors.InvalidArgumentError as e:
+    raise DrumsRnnError(f'bad SequenceExample data: {checkpoints.first_line(e)}') from None
 
 
 def parse_fn(input_size):
@@ -230,20 +269,3 @@ def eval_dataset(paths, input_size, batch_size, num_examples=0, num_one_hot=None
     dataset = dataset.take(num_examples)
   dataset = dataset.map(parse_fn(input_size), num_parallel_calls=tf.data.AUTOTUNE)
   return _batch(dataset, input_size, batch_size, False, length_multiple, num_one_hot)
-
-
-def batch_from_arrays(inputs_list, labels_list, length_multiple=1):
-  """Pads lists of numpy [T_i, n] inputs and [T_i] labels into one batch."""
-  import numpy as np  # local: only this helper needs numpy
-
-  lengths = np.array([len(l) for l in labels_list], np.int32)
-  t = int(lengths.max()) if len(lengths) else 0
-  if length_multiple > 1:
-    t = max(length_multiple, -(-t // length_multiple) * length_multiple)
-  n = np.shape(inputs_list[0])[-1]
-  inputs = np.zeros((len(labels_list), t, n), np.float32)
-  labels = np.zeros((len(labels_list), t), np.int64)
-  for i, (x, y) in enumerate(zip(inputs_list, labels_list)):
-    inputs[i, :len(y)] = x
-    labels[i, :len(y)] = y
-  return inputs, labels, lengths

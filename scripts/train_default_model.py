@@ -5,13 +5,18 @@ Recipe:
      drum_kit SequenceExamples, with long performances cut into bar-aligned
      windows of at most 512 steps (`split_long_tracks`) so no drumming is
      thrown away.
-  2. Train on `train` in chunks of `--eval_every` steps; after each chunk
-     evaluate on `validation` (dropout off) and keep the best checkpoint;
-     stop after `--patience` evaluations without improvement, at
-     `--max_steps`, or after `--max_hours`.
-  3. Evaluate the best checkpoint on `test`.
-  4. Write the best model as a Magenta-compatible `.mag` bundle whose
-     description credits the data, and its figures as JSON beside it.
+  2. One `training.train` call on `train`: every `--eval_every` steps it
+     evaluates on `validation` (dropout off) and keeps the best checkpoint in
+     `<work_dir>/run/train/best`; it stops after `--patience` evaluations
+     without improvement, at `--max_steps`, or after `--max_hours`.
+  3. Loads the best checkpoint (`loading.load_model`) and evaluates it on `test`.
+  4. Writes it as a Magenta-compatible `.mag` bundle whose description
+     credits the data, and its figures as JSON beside it.
+
+Run it again with the same flags to resume: the datasets are kept, training
+continues from the newest checkpoint with its validation history, and a run
+that already stopped goes straight to steps 3-4. Ctrl-C / SIGTERM save a
+checkpoint and exit 130 / 143.
 
 The Groove MIDI Dataset is by Gillick et al. (2019), Magenta, CC BY 4.0.
 
@@ -20,24 +25,19 @@ Usage (from the repository root, after scripts/install.sh):
       --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_default
 """
 
-import glob
 import json
 import os
-import shutil
 import sys
-import time
 
-from absl import app
 from absl import flags
 from absl import logging
 
-from drums_rnn import bundle as bundle_lib
-from drums_rnn import configs
-from drums_rnn import dataset
-from drums_rnn import run_dir as run_dir_lib
-from drums_rnn import training
-from drums_rnn.model import DrumsRnnModel
-from drums_rnn.errors import DrumsRnnError
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from drums_rnn import configs  # noqa: E402
+from drums_rnn import files  # noqa: E402
+from drums_rnn import groove  # noqa: E402
+from drums_rnn.cli import common  # noqa: E402
+from drums_rnn.errors import DrumsRnnError  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CREDIT = ('Trained on the Groove MIDI Dataset (Gillick et al. 2019, Magenta; CC BY 4.0, '
@@ -58,51 +58,30 @@ flags.DEFINE_float('max_hours', 1.5, 'Upper bound on training wall time.')
 flags.DEFINE_integer('seed', 1, 'Seed for initialisation, dropout and shuffling.')
 
 
-def _split_dirs(groove_dir, work_dir):
-  """Symlink farms work_dir/midi/<split>/ of Groove's files, one per split."""
-  import csv  # pylint: disable=g-import-not-at-top
-  info = os.path.join(groove_dir, 'info.csv')
-  if not os.path.isfile(info):
-    raise DrumsRnnError(f'no info.csv in {groove_dir!r}: pass --groove_dir')
-  dirs = {}
-  with open(info, newline='') as f:
-    for row in csv.DictReader(f):
-      split_dir = dirs.setdefault(row['split'], os.path.join(work_dir, 'midi', row['split']))
-      link = os.path.join(split_dir, row['midi_filename'].replace('/', '__'))
-      os.makedirs(split_dir, exist_ok=True)
-      if not os.path.lexists(link):
-        os.symlink(os.path.join(os.path.abspath(groove_dir), row['midi_filename']), link)
-  return dirs
+def _split_dir(groove_dir, work_dir, split):
+  """A symlink farm work_dir/midi/<split>/ of the split's Groove files (names keep their folders)."""
+  split_dir = files.ensure_dir(os.path.join(work_dir, 'midi', split))
+  for path in groove.split_files(groove_dir, split):
+    link = os.path.join(split_dir, os.path.relpath(path, groove_dir).replace(os.sep, '__'))
+    if not os.path.lexists(link):
+      os.symlink(os.path.abspath(path), link)
+  return split_dir
 
 
 def _datasets(config, groove_dir, work_dir):
-  files = {}
-  for split, midi_dir in sorted(_split_dirs(groove_dir, work_dir).items()):
+  """The SequenceExample file of each split, made once and kept for later runs."""
+  from drums_rnn import dataset  # pylint: disable=import-outside-toplevel
+  paths = {}
+  for split in groove.SPLITS:
     out = os.path.join(work_dir, 'data', split)
     path = os.path.join(out, dataset.TRAINING_FILE)
     if not os.path.isfile(path):
-      summary = dataset.create_dataset(config, midi_dir, out, eval_ratio=0.0, seed=0,
-                                       split_long_tracks=True)
+      summary = dataset.create_dataset(config, _split_dir(groove_dir, work_dir, split), out,
+                                       eval_ratio=0.0, seed=0, split_long_tracks=True)
       for line in summary.lines():
         logging.info('[%s] %s', split, line)
-    files[split] = path
-  return files
-
-
-def _evaluate(config, hparams, path, checkpoint):
-  evaluator = training.Evaluator(config, hparams, [path])
-  return evaluator.evaluate(checkpoint)[1]
-
-
-def _copy_checkpoint(checkpoint, dest_dir):
-  if os.path.isdir(dest_dir):
-    shutil.rmtree(dest_dir)
-  os.makedirs(dest_dir)
-  prefix = os.path.basename(checkpoint)
-  for name in os.listdir(os.path.dirname(checkpoint)):
-    if name.startswith(prefix + '.'):
-      shutil.copy2(os.path.join(os.path.dirname(checkpoint), name), dest_dir)
-  return os.path.join(dest_dir, prefix)
+    paths[split] = path
+  return paths
 
 
 def _figures(metrics):
@@ -113,72 +92,47 @@ def _figures(metrics):
 
 def main(argv):
   del argv
-  start = time.time()
   config = configs.get_config('drum_kit')
-  hparams = config.hparams(FLAGS.hparams)
-  files = _datasets(config, FLAGS.groove_dir, FLAGS.work_dir)
-  run = os.path.join(FLAGS.work_dir, 'run')
-  best_dir = os.path.join(FLAGS.work_dir, 'best')
-  history_path = os.path.join(FLAGS.work_dir, 'history.json')
-  history = json.load(open(history_path)) if os.path.isfile(history_path) else []
-  best = min(history, key=lambda h: h['validation']['loss']) if history else None
-  stale = 0
-  if best:
-    stale = sum(1 for h in history if h['step'] > best['step'])
-  step = history[-1]['step'] if history else 0
-  while step < FLAGS.max_steps and stale < FLAGS.patience:
-    if time.time() - start > FLAGS.max_hours * 3600:
-      logging.info('Reached --max_hours=%s.', FLAGS.max_hours)
-      break
-    chunk_start = time.time()
-    result = training.train(run, files['train'], config.name, FLAGS.hparams,
-                            num_training_steps=step + FLAGS.eval_every, summary_frequency=50,
-                            num_checkpoints=2, seed=FLAGS.seed + step)
-    step = result.final_step
-    if result.stopped_by:  # Ctrl-C / SIGTERM: training saved a checkpoint; stop here too.
-      logging.info('Stopped by %s at step %d; run again to resume.', result.stopped_by, step)
-      return 1
-    metrics = _evaluate(config, hparams, files['validation'], result.checkpoint)
-    entry = {'step': step, 'chunk_s': round(time.time() - chunk_start), 'train': _figures(result.last_metrics),
-             'validation': _figures(metrics)}
-    history.append(entry)
-    logging.info('Validation at step %d: %s', step, entry['validation'])
-    if best is None or entry['validation']['loss'] < best['validation']['loss']:
-      best, stale = entry, 0
-      _copy_checkpoint(result.checkpoint, best_dir)
-    else:
-      stale += 1
-    with open(history_path, 'w') as f:
-      json.dump(history, f, indent=1)
+  overrides = configs.parse_hparams(FLAGS.hparams, config.hparams())
+  data = _datasets(config, FLAGS.groove_dir, FLAGS.work_dir)
+  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel
+  from drums_rnn import train_metrics  # pylint: disable=import-outside-toplevel
+  from drums_rnn import training  # pylint: disable=import-outside-toplevel
 
-  if best is None:
-    raise DrumsRnnError('no training happened: check --max_steps / --max_hours')
-  indexes = glob.glob(os.path.join(best_dir, '*.index'))
-  if len(indexes) != 1:
-    raise DrumsRnnError(f'expected one best checkpoint in {best_dir!r}, found {len(indexes)}')
-  checkpoint = indexes[0][:-len('.index')]
-  test = _figures(_evaluate(config, hparams, files['test'], checkpoint))
-  model = DrumsRnnModel.from_config(config, hparams)
-  run_dir_lib.restore_model_weights(model, checkpoint)
+  result = training.train(
+      os.path.join(FLAGS.work_dir, 'run'), data['train'], config, overrides,
+      num_training_steps=FLAGS.max_steps, summary_frequency=50, num_checkpoints=2, seed=FLAGS.seed,
+      validation_file=data['validation'], validate_every=FLAGS.eval_every, patience=FLAGS.patience,
+      max_hours=FLAGS.max_hours)
+  if result.stopped_by:
+    code, line = result.signal_exit()
+    common.fail(line, code)
+  if not result.best_checkpoint:
+    raise DrumsRnnError('no validation happened, so there is no best checkpoint: check --max_steps '
+                        '/ --max_hours / --eval_every')
+  history = result.history
+  best = min(history, key=lambda h: h['validation']['loss'])
+  loaded = loading.load_model(os.path.dirname(result.best_checkpoint))
+  test = train_metrics.Evaluator(loaded.config, loaded.hparams, [data['test']],
+                                 model=loaded.model).evaluate_model()
   description = (f'drums_rnn default drum_kit model. {CREDIT} Best validation loss at step '
                  f'{best["step"]}.')
-  bundle_lib.save_bundle(FLAGS.output, config, hparams, model, description=description)
+  bundle.save_bundle(FLAGS.output, loaded.config, loaded.hparams, loaded.model,
+                     description=description)
   figures = {
-      'config': config.name, 'hparams': dict(hparams), 'best_step': best['step'],
-      'steps_trained': step,
-      'train_and_validate_seconds': sum(h.get('chunk_s', h.get('elapsed_s', 0)) for h in history),
-      'validation': best['validation'], 'test': test, 'credit': CREDIT,
+      'config': config.name, 'hparams': dict(loaded.hparams), 'best_step': best['step'],
+      'steps_trained': result.final_step,
+      'train_and_validate_seconds': round(sum(h['seconds'] for h in history)),
+      'validation': _figures(best['validation']), 'test': _figures(test), 'credit': CREDIT,
       'bundle_bytes': os.path.getsize(FLAGS.output),
-      'parameters': int(sum(v.size for v in model.get_magenta_weights().values())),
+      'parameters': int(sum(v.size for v in loaded.model.get_magenta_weights().values())),
   }
-  with open(os.path.splitext(FLAGS.output)[0] + '.json', 'w') as f:
-    json.dump(figures, f, indent=1, sort_keys=True)
+  files.write_text_atomic(os.path.splitext(FLAGS.output)[0] + '.json',
+                          json.dumps(figures, indent=1, sort_keys=True))
   logging.info('Wrote %s and its figures: %s', FLAGS.output, json.dumps(figures))
+  return 0
 
 
 if __name__ == '__main__':
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  try:
-    app.run(main)
-  except DrumsRnnError as e:
-    sys.exit(f'error: {e}')
+  common.run(main, __name__)

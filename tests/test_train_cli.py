@@ -5,10 +5,9 @@ import subprocess
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 from drums_rnn import configs
-from tests.test_training import sequence_example
+from tests.test_training import write_examples
 
 
 def run_cli(*args):
@@ -19,12 +18,8 @@ def run_cli(*args):
 
 def _write(path, config_name='drum_kit', num=4):
   config = configs.get_config(config_name)
-  with tf.io.TFRecordWriter(path) as writer:
-    for n in range(num):
-      pattern = [5, 4, 6, 4] if config.encoding.num_classes > 8 else [1, 0, 1, 1]
-      inputs, labels = config.encoding.encode(np.array(pattern * (4 + n)))
-      writer.write(sequence_example(inputs, labels).SerializeToString())
-  return path
+  pattern = [5, 4, 6, 4] if config.encoding.num_classes > 8 else [1, 0, 1, 1]
+  return write_examples(path, config, [np.array(pattern * (4 + n)) for n in range(num)])
 
 
 def _error_lines(proc):

@@ -1,11 +1,29 @@
 """drums_rnn_train: train a Drums RNN on SequenceExamples, or evaluate it (--eval).
 
 Magenta's flags and defaults. Training writes checkpoints, summaries and the
-run's settings to `<run_dir>/train` and resumes from the latest checkpoint
-there; `--num_training_steps` is an absolute step. With `--eval` the command
-waits for each new checkpoint in `<run_dir>/train`, evaluates it on the whole
+run's settings to `<run_dir>/train` and resumes from the newest intact
+checkpoint there; `--num_training_steps` is an absolute step. With
+`--validation_file`, the model is scored on it every `--validate_every`
+steps (dropout off), the best checkpoint is kept in `<run_dir>/train/best`
+and `--patience` validations without improvement stop the run.
+
+With `--eval` the command waits for each new checkpoint in `<run_dir>/train`
+(the run directory must exist), evaluates it on the whole
 `--sequence_example_file` (dropout off) and writes summaries to
-`<run_dir>/eval`, stopping after `--eval_timeout_secs` without a new one.
+`<run_dir>/eval`, logging a line now and then while it waits; it stops after
+`--eval_timeout_secs` without a new checkpoint, and fails if it evaluated
+none.
+
+Only one trainer may write a run directory: a second one refuses at once,
+naming the pid of the first. The eval job may run beside it.
+
+Exit codes: 0 when training reached its end (`--num_training_steps`,
+`--patience` or `--max_hours`); 2 with one `error:` line for bad flags or
+data, a damaged dataset (the file and record are named), checkpoints that
+cannot be restored or saved (e.g. a full disk: the last good checkpoint stays
+listed); 130 after Ctrl-C (SIGINT) and 143 after SIGTERM: training saves a
+checkpoint first and says where, and the same command resumes from it. A
+second signal stops at once.
 
 Example:
   drums_rnn_train --config=drum_kit --run_dir=/tmp/drums_rnn/logdir/run1 \\
@@ -17,13 +35,14 @@ from absl import flags
 from absl import logging
 
 from drums_rnn.cli import common
+from drums_rnn.cli import flags as shared_flags
 from drums_rnn.errors import DrumsRnnError
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('config', 'drum_kit', 'Which config to use: one_drum or drum_kit.')
-flags.DEFINE_string('hparams', '', 'Comma-separated name=value hyperparameters, e.g. '
-                    '"batch_size=64,rnn_layer_sizes=[64,64]".')
+shared_flags.define_config_flags()
+shared_flags.define_log_flag()
+shared_flags.define_seed_flag('Random seed for initialisation, dropout and shuffling.')
 flags.DEFINE_string('run_dir', '/tmp/drums_rnn/logdir/run1',
                     'Run directory: checkpoints and summaries in run_dir/train, eval summaries in '
                     'run_dir/eval.')
@@ -36,49 +55,55 @@ flags.DEFINE_integer('num_eval_examples', 0,
 flags.DEFINE_integer('summary_frequency', 10, 'Steps between summaries and progress lines.')
 flags.DEFINE_integer('num_checkpoints', 10, 'Number of recent checkpoints to keep (0 = all).')
 flags.DEFINE_boolean('eval', False, 'Evaluate checkpoints from run_dir/train instead of training.')
-flags.DEFINE_string('log', 'INFO', 'Logging level: DEBUG, INFO, WARN, ERROR or FATAL.')
-flags.DEFINE_integer('seed', None, 'Random seed for initialisation, dropout and shuffling.')
 flags.DEFINE_integer('eval_timeout_secs', 300,
                      'With --eval: stop after this many seconds without a new checkpoint.')
 flags.DEFINE_integer('eval_interval_secs', 60,
                      'With --eval: minimum seconds between two evaluations.')
-flags.DEFINE_string('generator_id', None, 'Accepted for Magenta compatibility; it only names saved '
-                    'bundles (drums_rnn_generate --save_generator_bundle --generator_id).')
-flags.DEFINE_string('generator_description', None, 'Accepted for Magenta compatibility; see '
-                    '--generator_id.')
 flags.DEFINE_boolean('bucket_by_length', True,
                      'Batch tracks of similar length together so less padding is computed '
                      '(--nobucket_by_length pads random batches to their longest track, like Magenta).')
+flags.DEFINE_string('validation_file', '', 'Path (glob) of SequenceExample files to validate on '
+                    'while training (dropout off); the best checkpoint is kept in run_dir/train/best.')
+flags.DEFINE_integer('validate_every', 200, 'With --validation_file: steps between validations.')
+flags.DEFINE_integer('patience', 0, 'With --validation_file: stop after this many validations '
+                     'without a lower loss (0 = never stop early).')
+flags.DEFINE_float('max_hours', 0.0, 'Stop training after this many hours (0 = no limit).')
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise DrumsRnnError(f'unexpected arguments: {" ".join(argv[1:])}')
-  common.set_log_level(FLAGS.log)
+  del argv
+  config = shared_flags.config()
+  overrides = shared_flags.hparams_overrides()
   common.import_tensorflow()
-  from drums_rnn import training  # heavy import after flag checks
   if FLAGS.generator_id or FLAGS.generator_description:
     logging.info('--generator_id/--generator_description do not affect training; pass them to '
                  'drums_rnn_generate --save_generator_bundle to name a bundle.')
-
   if FLAGS.eval:
-    training.evaluate_repeatedly(
-        FLAGS.run_dir, FLAGS.sequence_example_file, config_name=FLAGS.config,
-        hparams=FLAGS.hparams, num_eval_examples=FLAGS.num_eval_examples,
-        timeout_secs=FLAGS.eval_timeout_secs, interval_secs=FLAGS.eval_interval_secs)
-  else:
-    if FLAGS.num_training_steps < 0:
-      raise DrumsRnnError('--num_training_steps must be >= 0')
-    training.train(
-        FLAGS.run_dir, FLAGS.sequence_example_file, config_name=FLAGS.config,
-        hparams=FLAGS.hparams, num_training_steps=FLAGS.num_training_steps,
-        summary_frequency=FLAGS.summary_frequency, num_checkpoints=FLAGS.num_checkpoints,
-        seed=FLAGS.seed, bucket_by_length=FLAGS.bucket_by_length)
+    from drums_rnn import eval_job  # pylint: disable=import-outside-toplevel  (heavy: TF)
+    results = eval_job.evaluate_repeatedly(
+        FLAGS.run_dir, FLAGS.sequence_example_file, config, overrides,
+        num_eval_examples=FLAGS.num_eval_examples, timeout_secs=FLAGS.eval_timeout_secs,
+        interval_secs=FLAGS.eval_interval_secs)
+    if not results:
+      raise DrumsRnnError(f'nothing was evaluated: no intact checkpoint appeared in '
+                          f'{FLAGS.run_dir}/train within --eval_timeout_secs='
+                          f'{FLAGS.eval_timeout_secs}')
+    return 0
+  from drums_rnn import training  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  result = training.train(
+      FLAGS.run_dir, FLAGS.sequence_example_file, config, overrides,
+      num_training_steps=FLAGS.num_training_steps, summary_frequency=FLAGS.summary_frequency,
+      num_checkpoints=FLAGS.num_checkpoints, seed=FLAGS.seed,
+      bucket_by_length=FLAGS.bucket_by_length, validation_file=FLAGS.validation_file or None,
+      validate_every=FLAGS.validate_every, patience=FLAGS.patience, max_hours=FLAGS.max_hours)
+  if result.stopped_by:  # a checkpoint was saved: 130 after SIGINT, 143 after SIGTERM
+    code, line = result.signal_exit()
+    common.fail(line, code)
   return 0
 
 
 def console_main():
-  common.run(main)
+  common.run(main, __name__)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,148 @@
+"""The Trainer: a Drums RNN, its optimizer and one compiled train step.
+
+Contract of :meth:`Trainer.train_step`: one optimisation step on a padded
+batch ``(inputs, labels, lengths)`` exactly as Magenta's train op (tf-slim
+`create_train_op`): masked softmax cross-entropy averaged over the real
+(unpadded) steps, every gradient tensor clipped separately to `clip_norm`
+(`tf.clip_by_norm`; 0 = no clipping, as tf-slim clips only when > 0), then
+TF1 Adam; it returns the batch's metric sums
+(:func:`drums_rnn.train_metrics.metric_sums`). `Trainer.checkpoint` holds the
+model, the Adam slots and the step, so a run resumes exactly.
+
+Distribution: the step runs under a `tf.distribute` strategy -- the default
+(one device) strategy normally, `MirroredStrategy` when several GPUs are
+visible. Each replica takes every n-th track of the batch; the per-replica
+step returns gradient and metric *sums*, which are summed across replicas and
+applied once, so the result equals the one-device step on the whole batch
+(tested with two logical CPU devices standing in for two GPUs).
+"""
+
+import tensorflow as tf
+
+from drums_rnn import input_pipeline
+from drums_rnn import train_metrics
+from drums_rnn.model import CompactInputs
+from drums_rnn.model import DrumsRnnModel
+
+
+class Adam(tf.Module):
+  """TF1 `AdamOptimizer` maths (beta1 0.9, beta2 0.999, epsilon 1e-8).
+
+  Written out (a dozen lines) rather than taken from Keras so its state is
+  plain tf.Variables in the checkpoint and it runs unchanged under any
+  distribution strategy and in TF1 graphs.
+  """
+
+  def __init__(self, variables, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    super().__init__(name=None)
+    self.learning_rate = float(learning_rate)
+    self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+    self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name='adam_iterations')
+    self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name='adam_m') for v in variables]
+    self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name='adam_v') for v in variables]
+
+  def apply(self, grads, variables):
+    t = tf.cast(self.iterations.assign_add(1), tf.float32)
+    lr = self.learning_rate * tf.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+    for g, var, m, v in zip(grads, variables, self.m, self.v):
+      m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
+      v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
+      var.assign_sub(lr * m / (tf.sqrt(v) + self.epsilon))
+
+
+def pick_strategy():
+  """MirroredStrategy over several GPUs, otherwise the default strategy."""
+  gpus = tf.config.list_logical_devices('GPU')
+  if len(gpus) > 1:
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.get_strategy()
+
+
+class Trainer:
+  """The model, its optimizer and one compiled train step.
+
+  Args:
+    config: a DrumsRnnConfig.
+    hparams: its HParams.
+    seed: seeds weight init, dropout and shuffling.
+    strategy: a tf.distribute.Strategy (default: :func:`pick_strategy`).
+    compiled: False runs the same step eagerly (the benchmark's reference).
+    jit_compile: compile the step with XLA.
+    compact: feed the model CompactInputs (one-hot part as indices); dense
+      inputs given to `train_step` are converted.
+  """
+
+  def __init__(self, config, hparams, seed=None, strategy=None, compiled=True, jit_compile=False,
+               compact=True):
+    self.config = config
+    self.compact = compact
+    self.hparams = hparams
+    self.strategy = strategy or pick_strategy()
+    if seed is not None:
+      tf.random.set_seed(seed)
+    with self.strategy.scope():
+      self.model = DrumsRnnModel.from_config(config, hparams, seed=seed)
+      self.variables = list(self.model.weights.values())
+      self.optimizer = Adam(self.variables, hparams.learning_rate)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+    self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+    self._train_step = self._make_train_step(compiled, jit_compile)
+
+  def _make_train_step(self, compiled, jit_compile):
+    model, strategy = self.model, self.strategy
+    clip_norm = float(self.hparams.clip_norm)
+    if self.compact:
+      extras = model.input_size - self.config.encoding.num_classes
+      inputs_spec = CompactInputs(tf.TensorSpec([None, None], tf.int32),
+                                  tf.TensorSpec([None, None, extras], tf.float32))
+    else:
+      inputs_spec = tf.TensorSpec([None, None, model.input_size], tf.float32)
+    signature = [inputs_spec,
+                 tf.TensorSpec([None, None], tf.int64),
+                 tf.TensorSpec([None], tf.int32)]
+
+    def replica_step(inputs, labels, lengths):
+      context = tf.distribute.get_replica_context()
+      replicas = context.num_replicas_in_sync
+      if replicas > 1:
+        # Each replica takes every n-th track of the batch: the batch is split,
+        # not copied, and any batch size works.
+        i = context.replica_id_in_sync_group
+        inputs, labels, lengths = tf.nest.map_structure(lambda x: x[i::replicas],
+                                                        (inputs, labels, lengths))
+      with tf.GradientTape() as tape:
+        logits, _ = model(inputs, training=True)
+        sums = train_metrics.metric_sums(logits, labels, lengths)
+        # Sum, not mean: the sums of all replicas are added, then divided once.
+        objective = sums['xent']
+      grads = tape.gradient(objective, self.variables)
+      return grads, sums
+
+    def step(inputs, labels, lengths):
+      grads, sums = strategy.run(replica_step, args=(inputs, labels, lengths))
+      grads = [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None) for g in grads]
+      sums = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
+      steps = tf.maximum(sums['steps'], 1.0)
+      grads = [g / steps for g in grads]
+      if clip_norm > 0:  # tf-slim clips only when clip_norm > 0
+        grads = [tf.clip_by_norm(g, clip_norm) for g in grads]
+      self.optimizer.apply(grads, self.variables)
+      self.step.assign_add(1)
+      return sums
+
+    if not compiled:
+      return step
+    return tf.function(step, input_signature=signature, jit_compile=jit_compile or None,
+                       reduce_retracing=True)
+
+  def train_step(self, inputs, labels, lengths):
+    """One optimisation step on a padded batch; returns the batch metric sums."""
+    if isinstance(inputs, CompactInputs):
+      if not self.compact:
+        inputs = inputs.to_dense(self.model.input_size)
+    else:
+      inputs = tf.convert_to_tensor(inputs, tf.float32)
+      if self.compact:
+        inputs = input_pipeline.compact_inputs(inputs, self.config.encoding.num_classes)
+    return self._train_step(inputs, tf.convert_to_tensor(labels, tf.int64),
+                            tf.convert_to_tensor(lengths, tf.int32))
