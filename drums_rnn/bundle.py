@@ -34,6 +34,7 @@ from google.protobuf import message as pb_message
 from note_seq.protobuf import generator_pb2
 
 from drums_rnn import checkpoints
+from drums_rnn import errors
 from drums_rnn import files
 from drums_rnn.errors import DrumsRnnError
 
@@ -135,7 +136,7 @@ def metagraph_attn_length(metagraph_bytes, layout, rnn_layer_sizes):
       states = graph.get_collection('initial_state')
       widths = [s.shape.as_list()[-1] for s in states]
   except Exception as e:  # pylint: disable=broad-except  (any malformed graph: fall back to the default)
-    logging.info('cannot read the state shapes from the bundle metagraph: %s', checkpoints.first_line(e))
+    logging.info('cannot read the state shapes from the bundle metagraph: %s', errors.first_line(e))
     return None
   index = 3 if layout == 'first_layer' else 2 * len(rnn_layer_sizes) + 1
   if index >= len(widths) or widths[index] is None or widths[index] % attn_size:

@@ -28,6 +28,7 @@ from absl import logging
 
 from drums_rnn import configs
 from drums_rnn.errors import DrumsRnnError
+from drums_rnn.errors import first_line
 
 # Checkpoint entries that are not model weights (training bookkeeping).
 _NON_MODEL = re.compile(r'(^|/)(global_step|beta[12]_power|Adam(_\d+)?|Momentum|'
@@ -61,12 +62,6 @@ def quiet_tf_logging():
     yield
   finally:
     logger.setLevel(level)
-
-
-def first_line(error):
-  """The first line of an exception's message (TF's run to many lines)."""
-  text = str(getattr(error, 'message', None) or error).strip()
-  return text.splitlines()[0] if text else type(error).__name__
 
 
 # --------------------------------------------------------------------------

@@ -7,6 +7,12 @@ so users never see a traceback for bad input.
 """
 
 
+def first_line(error):
+  """The first line of an exception's message (TensorFlow's run to many lines)."""
+  text = str(getattr(error, 'message', None) or error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
 class DrumsRnnError(Exception):
   """A user-facing error: bad input, bad flags, missing files."""
 

@@ -34,7 +34,7 @@ import os
 
 import tensorflow as tf
 
-from drums_rnn import checkpoints
+from drums_rnn import errors
 from drums_rnn import tfrecord
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.model import CompactInputs
@@ -123,7 +123,7 @@ def damaged_record_error(paths, error):
         pass
     except DrumsRnnError as e:
       return e
-  return DrumsRnnError(f'damaged record in {", ".join(paths)}: {checkpoints.first_line(error)}')
+  return DrumsRnnError(f'damaged record in {", ".join(paths)}: {errors.first_line(error)}')
 
 
 @contextlib.contextmanager
@@ -139,7 +139,7 @@ def reading(paths):
   except tf.errors.DataLossError as e:
     raise damaged_record_error(paths, e) from None
   except tf.errors.InvalidArgumentError as e:
-    raise DrumsRnnError(f'bad SequenceExample data: {checkpoints.first_line(e)}') from None
+    raise DrumsRnnError(f'bad SequenceExample data: {errors.first_line(e)}') from None
 
 
 def parse_fn(input_size):

@@ -26,6 +26,7 @@ from absl import logging
 from drums_rnn import configs
 from drums_rnn import files
 from drums_rnn.errors import DrumsRnnError
+from drums_rnn.errors import first_line
 
 SETTINGS_FILE = 'drums_rnn_config.json'
 _STEP = re.compile(r'-(\d+)$')
@@ -98,11 +99,6 @@ def checkpoints_newest_first(directory):
   return sorted(prefixes, key=lambda p: (_step_of(p), p), reverse=True)
 
 
-def _first_line(error):
-  text = str(getattr(error, 'message', None) or error).strip()
-  return text.splitlines()[0] if text else type(error).__name__
-
-
 def _read_every_tensor(prefix):
   """Reads each tensor of a checkpoint once (checksums checked): damage shows here.
 
@@ -130,7 +126,7 @@ def restore(checkpoint, prefix, partial=False):
   except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
     if status is not None:
       status.expect_partial()  # no warning per unrestored value when it is dropped
-    raise DrumsRnnError(f'cannot restore {prefix!r}: {_first_line(e)}') from None
+    raise DrumsRnnError(f'cannot restore {prefix!r}: {first_line(e)}') from None
   return prefix
 
 
@@ -170,31 +166,3 @@ def restore_model_weights(model, checkpoint_path):
     return restore(tf.train.Checkpoint(model=model), checkpoint_path, partial=True)
   except DrumsRnnError as e:
     raise DrumsRnnError(f'{e} (does it match the config and hparams?)') from None
-
-
-# TEMPORARY (removed by the loading redesign): the old entry points.
-def latest_checkpoint(run_dir):
-  for directory in (train_dir(run_dir), run_dir):
-    if os.path.isdir(directory):
-      found = checkpoints_newest_first(directory)
-      if found:
-        return found[0]
-  raise DrumsRnnError(f'no checkpoint in {train_dir(run_dir)!r}')
-
-
-def load_model(run_dir_or_checkpoint, attention_layout='first_layer'):
-  from drums_rnn.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
-  path = run_dir_or_checkpoint
-  if os.path.isdir(path):
-    checkpoint = latest_checkpoint(path)
-    settings_dir = path
-  elif os.path.isfile(path + '.index'):
-    checkpoint = path
-    settings_dir = os.path.dirname(os.path.abspath(path))
-  else:
-    raise DrumsRnnError(f'{path!r} is neither a run directory nor a checkpoint')
-  name, hparams = load_settings(settings_dir)
-  config = configs.get_config(name)
-  model = DrumsRnnModel.from_config(config, hparams, attention_layout=attention_layout)
-  restore_model_weights(model, checkpoint)
-  return config, hparams, model
