@@ -9,16 +9,20 @@ TF1 Adam; it returns the batch's metric sums
 (:func:`drums_rnn.train_metrics.metric_sums`). `Trainer.checkpoint` holds the
 model, the Adam slots and the step, so a run resumes exactly.
 
-Distribution: the step runs under a `tf.distribute` strategy -- the default
+Distribution: the step runs under a `tf.distribute` strategy
+(:func:`drums_rnn.distributed.strategy_from_environment`) -- the default
 (one device) strategy normally, `MirroredStrategy` when several GPUs are
-visible. Each replica takes every n-th track of the batch; the per-replica
-step returns gradient and metric *sums*, which are summed across replicas and
-applied once, so the result equals the one-device step on the whole batch
-(tested with two logical CPU devices standing in for two GPUs).
+visible, `MultiWorkerMirroredStrategy` when TF_CONFIG names a cluster. Each
+replica takes every n-th track of the batch (replica ids count across the
+whole cluster); the per-replica step returns gradient and metric *sums*,
+which are summed across replicas and applied once, so the result equals the
+one-device step on the whole batch (tested with two logical CPU devices
+standing in for two GPUs, and with two worker processes).
 """
 
 import tensorflow as tf
 
+from drums_rnn import distributed
 from drums_rnn import input_pipeline
 from drums_rnn import train_metrics
 from drums_rnn.model import CompactInputs
@@ -50,14 +54,6 @@ class Adam(tf.Module):
       var.assign_sub(lr * m / (tf.sqrt(v) + self.epsilon))
 
 
-def pick_strategy():
-  """MirroredStrategy over several GPUs, otherwise the default strategy."""
-  gpus = tf.config.list_logical_devices('GPU')
-  if len(gpus) > 1:
-    return tf.distribute.MirroredStrategy()
-  return tf.distribute.get_strategy()
-
-
 class Trainer:
   """The model, its optimizer and one compiled train step.
 
@@ -65,7 +61,8 @@ class Trainer:
     config: a DrumsRnnConfig.
     hparams: its HParams.
     seed: seeds weight init, dropout and shuffling.
-    strategy: a tf.distribute.Strategy (default: :func:`pick_strategy`).
+    strategy: a tf.distribute.Strategy (default:
+      :func:`drums_rnn.distributed.strategy_from_environment`).
     compiled: False runs the same step eagerly (the benchmark's reference).
     jit_compile: compile the step with XLA.
     compact: feed the model CompactInputs (one-hot part as indices); dense
@@ -77,7 +74,7 @@ class Trainer:
     self.config = config
     self.compact = compact
     self.hparams = hparams
-    self.strategy = strategy or pick_strategy()
+    self.strategy = strategy or distributed.strategy_from_environment()
     if seed is not None:
       tf.random.set_seed(seed)
     with self.strategy.scope():
@@ -134,6 +131,15 @@ class Trainer:
       return step
     return tf.function(step, input_signature=signature, jit_compile=jit_compile or None,
                        reduce_retracing=True)
+
+  def state_variables(self):
+    """Every variable of `checkpoint`: the model, Adam's state and the step."""
+    return (self.variables + [self.optimizer.iterations] + self.optimizer.m + self.optimizer.v +
+            [self.step])
+
+  def current_step(self):
+    """The global step as an int (`int()` of a distributed variable fails)."""
+    return int(self.step.numpy())
 
   def train_step(self, inputs, labels, lengths):
     """One optimisation step on a padded batch; returns the batch metric sums."""

@@ -31,11 +31,22 @@ record is named by file and record; SIGINT / SIGTERM save a checkpoint and
 return with `TrainResult.stopped_by` set (a second signal stops at once);
 a NaN loss stops with a clear error instead of a NanTensorHook traceback.
 
+Several machines: when TF_CONFIG names a cluster, every task runs this same
+function under MultiWorkerMirroredStrategy (:mod:`drums_rnn.distributed`).
+The strategy is made first, before TensorFlow runs anything; the workers then
+agree on their settings and seed, only the chief writes the run directory
+(the others write a temporary folder of their own), the chief's restored
+checkpoint is broadcast to all, and every stop decision is taken together
+at the same step (a signal or the time limit on any task; early stopping as
+the chief's validation history says). A lost task ends the others with one
+error and nothing saved (the chief's last checkpoint stands).
+
 The model, its optimizer and the compiled step (and how it is distributed
 over devices) are :class:`drums_rnn.trainer.Trainer`'s.
 """
 
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -44,6 +55,7 @@ from typing import List
 
 from absl import logging
 
+from drums_rnn import distributed
 from drums_rnn import files
 from drums_rnn import input_pipeline
 from drums_rnn import run_dir as run_dir_lib
@@ -135,11 +147,16 @@ class TrainResult:
     last_metrics: the training metrics of the last summarised batch.
     checkpoint: the last checkpoint saved (or restored), '' if none.
     stopped_by: 'SIGINT' or 'SIGTERM' when a signal stopped the run, else ''.
-    reason: why it stopped: 'num_training_steps', 'patience', 'max_hours'
-      or the signal's name.
+    reason: why it stopped: 'num_training_steps', 'patience', 'max_hours',
+      the signal's name, or 'cluster' (a signal stopped another task of the
+      cluster, and so this one).
     history: with validation, one dict per evaluation (step, seconds,
       train and validation metrics), the resumed run's earlier ones included.
     best_checkpoint: with validation, the kept best checkpoint ('' if none).
+
+  On a cluster's other workers, `checkpoint` names the chief's checkpoint of
+  the same step, and `history` and `best_checkpoint` are empty: they are the
+  chief's.
   """
   start_step: int
   final_step: int
@@ -217,19 +234,29 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
   started = time.monotonic()
   config, hp, resumed = resolve_settings(run_dir, config, hparams)
   paths = input_pipeline.list_files(sequence_example_file)
-  input_pipeline.check_files(paths, config.encoding.input_size, config.encoding.num_classes)
-  validation_paths = []
-  if validation_file:
-    validation_paths = input_pipeline.list_files(validation_file)
-    input_pipeline.check_files(validation_paths, config.encoding.input_size,
-                               config.encoding.num_classes)
-  train_path = files.ensure_dir(run_dir_lib.train_dir(run_dir))
-  with files.RunLock(train_path), _StopSignal() as stop:
-    trainer = Trainer(config, hp, seed=seed, jit_compile=jit_compile)
+  validation_paths = input_pipeline.list_files(validation_file) if validation_file else []
+  # Before TensorFlow runs anything: with TF_CONFIG, the cluster starts here.
+  strategy = distributed.strategy_from_environment()
+  for checked in (paths, validation_paths):
+    if checked:
+      input_pipeline.check_files(checked, config.encoding.input_size, config.encoding.num_classes)
+  if hp.batch_size < strategy.num_replicas_in_sync:
+    raise DrumsRnnError(f'batch_size={hp.batch_size} is smaller than the '
+                        f'{strategy.num_replicas_in_sync} replicas that share each batch')
+  seed = distributed.agree(strategy, json.dumps(
+      [config.name, dict(hp), num_training_steps, bucket_by_length, seed, jit_compile,
+       bool(validation_paths), validate_every], sort_keys=True), seed)
+  with distributed.write_dir(run_dir_lib.train_dir(run_dir)) as train_path, \
+      files.RunLock(files.ensure_dir(train_path)), _StopSignal() as stop:
+    with distributed.cluster_errors():
+      trainer = Trainer(config, hp, seed=seed, strategy=strategy, jit_compile=jit_compile)
     train_checkpoints.remove_leftovers(train_path)
     restored = run_dir_lib.restore_newest_intact(trainer.checkpoint, train_path)
+    distributed.broadcast_from_chief(strategy, trainer.state_variables())
     if restored:
-      logging.info('Resuming from %s (step %d).', restored, int(trainer.step))
+      logging.info('Resuming from %s (step %d).', restored, trainer.current_step())
+    elif not distributed.is_chief():
+      logging.info('Starting at step %d from the chief.', trainer.current_step())
     elif resumed:
       logging.info('Settings found in %s but no checkpoint: starting at step 0.', train_path)
     checkpoints = train_checkpoints.Checkpoints(trainer.checkpoint, train_path, num_checkpoints,
@@ -247,14 +274,21 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
       validation.resume(loop.start_step)
     if not resumed:
       loop.on_first_step = lambda: run_dir_lib.save_settings(train_path, config.name, hp)
-    reason = loop.finished_before_start(validation)
-    if not reason:
-      dataset = input_pipeline.training_dataset(
-          paths, config.encoding.input_size, hp.batch_size, seed=seed,
-          num_one_hot=config.encoding.num_classes, bucket_by_length=bucket_by_length)
-      with input_pipeline.reading(paths):
-        reason = loop.run(dataset, validation)
-    return loop.result(reason, validation)
+    with distributed.cluster_errors(lambda: loop.step):
+      reason = loop.finished_before_start(validation)
+      if not reason:
+        dataset = input_pipeline.training_dataset(
+            paths, config.encoding.input_size, hp.batch_size, seed=seed,
+            num_one_hot=config.encoding.num_classes, bucket_by_length=bucket_by_length)
+        with input_pipeline.reading(paths):
+          reason = loop.run(dataset, validation)
+    result = loop.result(reason, validation)
+  if not distributed.is_chief():  # what this worker wrote went with its temporary folder
+    if result.checkpoint:
+      result.checkpoint = os.path.join(run_dir_lib.train_dir(run_dir),
+                                       os.path.basename(result.checkpoint))
+    result.history, result.best_checkpoint = [], ''
+  return result
 
 
 class _Loop:
@@ -267,7 +301,7 @@ class _Loop:
     self.summary_frequency = summary_frequency
     self.interval = checkpoint_interval_secs
     self.deadline = deadline
-    self.start_step = self.step = int(trainer.step)
+    self.start_step = self.step = trainer.current_step()
     self.metrics = {}
     self.on_first_step = None
     self._summaries = train_checkpoints.Summaries(checkpoints.directory)
@@ -278,10 +312,17 @@ class _Loop:
       logging.info('Already at step %d >= num_training_steps=%d: nothing to do.',
                    self.start_step, self.num_training_steps)
       return 'num_training_steps'
-    if validation is not None and validation.exhausted():
-      logging.info('Already stopped early: %s', validation.describe_stop())
+    if validation is not None and self._stops_early(validation, 'Already stopped early'):
       return 'patience'
     return ''
+
+  def _stops_early(self, validation, what):
+    """Whether patience ran out, as the chief's validation history says (logged)."""
+    if not distributed.chief_decides(self.trainer.strategy, validation.exhausted()):
+      return False
+    logging.info('%s: %s', what, validation.describe_stop() if validation.exhausted() else
+                 "the chief's validation history ran out of patience")
+    return True
 
   def _summarise(self, sums, window):
     """Metrics of the batch; summaries and a progress line."""
@@ -303,9 +344,21 @@ class _Loop:
     last_save = window_start = time.monotonic()
     window = [window_start, self.step]
     batches = iter(dataset)
-    while not stop.received:
+    while True:
+      # Taken together by every task of a cluster (one process: just the flags).
+      signalled, out_of_time = distributed.any_worker(
+          trainer.strategy, stop.received,
+          self.deadline and self.step > self.start_step and time.monotonic() >= self.deadline)
+      if signalled:
+        if not stop.received:
+          logging.info('A signal stopped another task of the cluster: stopping at step %d.',
+                       self.step)
+        return stop.received or 'cluster'
+      if out_of_time:
+        logging.info('Reached max_hours at step %d.', self.step)
+        return 'max_hours'
       sums = trainer.train_step(*next(batches))
-      self.step = int(trainer.step)
+      self.step = trainer.current_step()
       loss = train_metrics.ratio(sums['xent'], sums['steps'])
       if not math.isfinite(loss):
         raise DrumsRnnError(f'loss is {loss} at step {self.step}: training diverged (try a lower '
@@ -322,18 +375,13 @@ class _Loop:
         self.checkpoints.save(self.step)
         last_save = time.monotonic()
         validation.run(self.step, self.metrics)
-        if validation.exhausted():
-          logging.info('Stopping early: %s', validation.describe_stop())
+        if self._stops_early(validation, 'Stopping early'):
           return 'patience'
       if done:
         return 'num_training_steps'
-      if self.deadline and time.monotonic() >= self.deadline:
-        logging.info('Reached max_hours at step %d.', self.step)
-        return 'max_hours'
       if time.monotonic() - last_save >= self.interval and not stop.received:
         logging.info('Saved checkpoint %s', self.checkpoints.save(self.step))
         last_save = time.monotonic()
-    return stop.received
 
   def result(self, reason, validation):
     """Saves the final checkpoint; the TrainResult."""

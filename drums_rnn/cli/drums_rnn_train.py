@@ -17,6 +17,15 @@ none.
 Only one trainer may write a run directory: a second one refuses at once,
 naming the pid of the first. The eval job may run beside it.
 
+Several machines: when TF_CONFIG (TensorFlow's standard variable) names a
+cluster, every task runs this same command, only TF_CONFIG's "task"
+differing, and they train together under MultiWorkerMirroredStrategy
+(`batch_size` stays the global batch). Only the chief writes the run
+directory; a task that dies or stops answering stops the others within
+about 10 s with one `error:` line (exit 2); the same command on every task
+resumes from the chief's latest checkpoint (README: "Training on several
+machines"). `--eval` ignores TF_CONFIG.
+
 Exit codes: 0 when training reached its end (`--num_training_steps`,
 `--patience` or `--max_hours`); 2 with one `error:` line for bad flags or
 data, a damaged dataset (the file and record are named), checkpoints that
