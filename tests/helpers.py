@@ -6,8 +6,11 @@ Dataset (Gillick et al. 2019, Magenta; CC BY 4.0) find it through
 checkout) and skip with a clear reason when it is absent.
 """
 
+import contextlib
 import csv
+import errno
 import os
+import subprocess
 
 import pytest
 from note_seq.protobuf import music_pb2
@@ -76,3 +79,36 @@ def basic_beat(bars, steps_per_bar=16):
       hits.append((base + s, 42))
     hits += [(base, 36), (base + 8, 36), (base + 4, 38), (base + 12, 38)]
   return hits
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size):
+  """Mounts a tmpfs of `size` (e.g. '100k') at the new folder `path`, for full-disk cases.
+
+  Yields (path, fill), where fill(leave) fills the disk up to `leave` free
+  bytes. Skips the calling test when not root or mounting fails; unmounts
+  lazily afterwards (a command that outlived its test must not make the
+  teardown fail).
+  """
+  if os.geteuid() != 0:
+    pytest.skip('full-disk cases need root to mount a small tmpfs')
+  os.makedirs(path)
+  proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(path)],
+                        capture_output=True, text=True, timeout=30, check=False)
+  if proc.returncode != 0:
+    pytest.skip(f'cannot mount a tmpfs here: {proc.stderr.strip() or proc.returncode}')
+
+  def fill(leave):
+    filler = os.path.join(path, 'filler')
+    with open(filler, 'wb', buffering=0) as f:
+      try:
+        while True:
+          f.write(b'\0' * 4096)
+      except OSError as e:
+        assert e.errno == errno.ENOSPC
+    os.truncate(filler, max(os.path.getsize(filler) - leave, 0))
+
+  try:
+    yield path, fill
+  finally:
+    subprocess.run(['umount', '-l', str(path)], capture_output=True, timeout=30, check=False)

@@ -260,19 +260,8 @@ def test_unwritable_output(tmp_path, few_midi, kind):
 @pytest.fixture
 def full_disk(tmp_path):
   """A 200 KiB tmpfs under tmp_path (root only), unmounted afterwards."""
-  path = tmp_path / 'full'
-  path.mkdir()
-  if os.geteuid() != 0:
-    pytest.skip('mounting a small tmpfs for the full-disk case needs root')
-  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=200k', 'tmpfs', str(path)],
-                           capture_output=True, text=True, timeout=30, check=False)
-  if mounted.returncode:
-    pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr.strip()}')
-  try:
+  with helpers.small_tmpfs(tmp_path / 'full', '200k') as (path, _):
     yield path
-  finally:
-    # Lazy: a command that outlived its test must not make the teardown fail.
-    subprocess.run(['umount', '-l', str(path)], timeout=30, check=True)
 
 
 @pytest.mark.parametrize('name', ['convert', 'create'])

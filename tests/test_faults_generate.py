@@ -10,7 +10,6 @@ The models are tiny (one 8-unit layer, attention 2) so the file runs in
 well under a minute.
 """
 
-import errno
 import os
 import shutil
 import subprocess
@@ -97,31 +96,9 @@ def run_copy(run, tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-  """A 100 KiB tmpfs; `fill(leave)` fills it up to `leave` free bytes."""
-  if os.geteuid() != 0:
-    pytest.skip('full-disk cases need root to mount a small tmpfs')
-  disk = tmp_path / 'disk'
-  disk.mkdir()
-  proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=100k', 'tmpfs', str(disk)],
-                        capture_output=True, text=True, timeout=30)
-  if proc.returncode != 0:
-    pytest.skip(f'cannot mount a tmpfs here: {proc.stderr.strip() or proc.returncode}')
-
-  def fill(leave):
-    filler = disk / 'filler'
-    with open(filler, 'wb', buffering=0) as f:
-      try:
-        while True:
-          f.write(b'\0' * 4096)
-      except OSError as e:
-        assert e.errno == errno.ENOSPC
-    size = os.path.getsize(filler)
-    os.truncate(filler, max(size - leave, 0))
-
-  try:
-    yield disk, fill
-  finally:
-    subprocess.run(['umount', str(disk)], capture_output=True, timeout=30)
+  """A 100 KiB tmpfs: (its path, fill(leave) filling it up to `leave` free bytes)."""
+  with helpers.small_tmpfs(tmp_path / 'disk', '100k') as disk:
+    yield disk
 
 
 def _reference_midi(directory, count=4):

@@ -9,7 +9,6 @@ run as root and mounting works (CI), and skips with the reason elsewhere.
 Models and datasets are tiny (one 8-unit layer, attention 2, 8 short tracks).
 """
 
-import errno
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ import tensorflow as tf
 
 from drums_rnn import configs
 from drums_rnn import training
+from tests import helpers
 from tests.test_training import PATTERN
 from tests.test_training import overrides
 from tests.test_training import write_examples
@@ -256,33 +256,9 @@ def test_a_damaged_record_is_named_in_training_and_in_eval(data, run_copy, tmp_p
 
 @pytest.fixture
 def small_disk(tmp_path):
-  """An 8 MiB tmpfs (a tiny run with two checkpoints is 7 MB).
-
-  `fill(leave)` fills it up to `leave` free bytes.
-  """
-  if os.geteuid() != 0:
-    pytest.skip('the full-disk case needs root to mount a small tmpfs')
-  disk = tmp_path / 'disk'
-  disk.mkdir()
-  proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', str(disk)],
-                        capture_output=True, text=True, timeout=30)
-  if proc.returncode != 0:
-    pytest.skip(f'cannot mount a tmpfs here: {proc.stderr.strip() or proc.returncode}')
-
-  def fill(leave):
-    filler = disk / 'filler'
-    with open(filler, 'wb', buffering=0) as f:
-      try:
-        while True:
-          f.write(b'\0' * 4096)
-      except OSError as e:
-        assert e.errno == errno.ENOSPC
-    os.truncate(filler, max(os.path.getsize(filler) - leave, 0))
-
-  try:
-    yield disk, fill
-  finally:
-    subprocess.run(['umount', str(disk)], capture_output=True, timeout=30)
+  """An 8 MiB tmpfs (a tiny run with two checkpoints is 7 MB): (path, fill(leave))."""
+  with helpers.small_tmpfs(tmp_path / 'disk', '8m') as disk:
+    yield disk
 
 
 @pytest.mark.parametrize('leave', [24 * 1024, 0])
