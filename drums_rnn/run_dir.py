@@ -157,12 +157,3 @@ def restore_newest_intact(checkpoint, directory, partial=False):
                         f'({"; ".join(failures[:3])}{"; ..." if len(failures) > 3 else ""}): '
                         'are the files damaged, or were they made with other hparams?')
   return None
-
-
-def restore_model_weights(model, checkpoint_path):
-  """Restores only the model's variables from one training checkpoint."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  try:
-    return restore(tf.train.Checkpoint(model=model), checkpoint_path, partial=True)
-  except DrumsRnnError as e:
-    raise DrumsRnnError(f'{e} (does it match the config and hparams?)') from None
