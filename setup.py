@@ -12,7 +12,7 @@ setup(
     python_requires='>=3.11',
     packages=find_packages(include=['drums_rnn', 'drums_rnn.*']),
     include_package_data=True,
-    package_data={'drums_rnn': ['models/*.mag']},
+    package_data={'drums_rnn': ['models/*.mag', 'studio/static/*']},
     install_requires=[
         'tensorflow>=2.16,<2.22',
         'tensorboard',
@@ -24,6 +24,7 @@ setup(
         'google-crc32c',
         'pretty_midi',
         'matplotlib',
+        'flask',
     ],
     entry_points={
         'console_scripts': [
@@ -32,6 +33,8 @@ setup(
             'drums_rnn_train=drums_rnn.cli.drums_rnn_train:console_main',
             'drums_rnn_generate=drums_rnn.cli.drums_rnn_generate:console_main',
             'drums_rnn_evaluate=drums_rnn.cli.drums_rnn_evaluate:console_main',
+            'drums_rnn_humanize=drums_rnn.cli.drums_rnn_humanize:console_main',
+            'drums_rnn_studio=drums_rnn.cli.drums_rnn_studio:console_main',
         ],
     },
 )
