@@ -38,7 +38,7 @@ from drums_rnn import errors
 from drums_rnn import files
 from drums_rnn.errors import DrumsRnnError
 
-BUNDLE_IDS = ('one_drum', 'drum_kit')
+BUNDLE_IDS = ('one_drum', 'drum_kit', 'humanizer')
 # Marks our hparams line inside bundle_details.description.
 HPARAMS_MARKER = 'drums_rnn hparams: '
 METAGRAPH_BATCH_SIZE = 1
@@ -232,14 +232,40 @@ def make_bundle(config, hparams, weights, attention_layout='first_layer', descri
   return bundle
 
 
+def make_humanizer_bundle(config, hparams, weights, description=None):
+  """A GeneratorBundle of the humanizer: the same container as a drum model's.
+
+  Its id is ``humanizer``, its weights a V1 checkpoint under the names of
+  :class:`drums_rnn.humanizer_model.HumanizerModel` and its hparams the
+  marked line; there is no generate graph (Magenta has no humanizer to run
+  one), so Magenta's tools list such a bundle but cannot generate from it.
+  """
+  with tempfile.TemporaryDirectory(prefix='drums_rnn_bundle_') as tmp:
+    ckpt = checkpoints.write_checkpoint(weights, os.path.join(tmp, 'humanizer.ckpt'), version=1)
+    with open(ckpt, 'rb') as f:
+      ckpt_bytes = f.read()
+  bundle = generator_pb2.GeneratorBundle()
+  bundle.generator_details.id = config.name
+  bundle.generator_details.description = config.description
+  hp = dict(hparams, config=config.name)
+  lines = [description] if description else []
+  lines.append(HPARAMS_MARKER + json.dumps(hp, sort_keys=True))
+  bundle.bundle_details.description = '\n'.join(lines)
+  bundle.checkpoint_file.append(ckpt_bytes)
+  return bundle
+
+
 def save_bundle(path, config, hparams, model, description=None, generator_id=None,
                 generator_description=None):
-  """Writes `model` as a Magenta-readable `.mag` at `path` (atomically); returns `path`."""
+  """Writes `model` as a `.mag` at `path` (atomically; Magenta-readable for the drum configs); returns `path`."""
   if not description:
     logging.warning('no bundle description given; the bundle has only the generator description')
   with files.open_atomic(path, 'wb') as f:  # opened first: an unwritable place fails before the export
-    bundle = make_bundle(config, hparams, model.get_magenta_weights(), model.attention_layout, description,
-                         generator_id, generator_description)
+    if config.kind == 'humanizer':
+      bundle = make_humanizer_bundle(config, hparams, model.get_weights(), description)
+    else:
+      bundle = make_bundle(config, hparams, model.get_magenta_weights(), model.attention_layout,
+                           description, generator_id, generator_description)
     f.write(bundle.SerializeToString())
   logging.info('wrote generator bundle %s (%d bytes of checkpoint)', path, len(bundle.checkpoint_file[0]))
   return path

@@ -1,4 +1,4 @@
-"""The two Drums RNN configurations and their hyperparameters.
+"""The configurations (the two Drums RNN ones and the humanizer's) and their hyperparameters.
 
 A config bundles what must agree between dataset, model and generator: the
 drum encoding (which fixes the input and output sizes), the time grid
@@ -65,6 +65,7 @@ class DrumsRnnConfig:
   encoding: 'encoding.DrumEncoding'
   steps_per_quarter: int
   default_hparams: Mapping[str, Any]
+  kind = 'drums_rnn'  # what the commands make of it (class attribute, not a field)
 
   def hparams(self, overrides=None):
     """Returns default hparams updated by a `--hparams` string or a dict."""
@@ -80,6 +81,22 @@ class DrumsRnnConfig:
     return result
 
 
+@dataclasses.dataclass(frozen=True)
+class HumanizerConfig:
+  """The humanizer (velocity and timing of every hit; :mod:`drums_rnn.humanizer_model`).
+
+  It trains with the same commands as the Drums RNN configs
+  (``drums_rnn_create_dataset`` / ``drums_rnn_train --config=humanizer``) on
+  its own datasets (:mod:`drums_rnn.humanizer_data`).
+  """
+  name: str
+  description: str
+  steps_per_quarter: int
+  default_hparams: Mapping[str, Any]
+  kind = 'humanizer'
+  hparams = DrumsRnnConfig.hparams
+
+
 # Allowed values: (test, what the value must be). clip_norm 0 means no
 # clipping, as in Magenta (tf-slim's create_train_op clips only when > 0).
 _RANGES = {
@@ -88,6 +105,8 @@ _RANGES = {
     'clip_norm': (lambda v: v >= 0, '>= 0 (0 = no clipping)'),
     'dropout_keep_prob': (lambda v: 0 < v <= 1, 'in (0, 1]'),
     'attn_length': (lambda v: v >= 0, '>= 0 (0 = no attention)'),
+    'velocity_bins': (lambda v: 2 <= v <= 127, 'in 2..127'),
+    'offset_bins': (lambda v: v >= 2, 'at least 2'),
 }
 
 
@@ -111,7 +130,7 @@ def _with_base(**overrides):
 
 # Two declarations of the same shape with Magenta's values for each config (a
 # table, not repeated logic).
-CONFIGS: Dict[str, DrumsRnnConfig] = {
+CONFIGS: Dict[str, Any] = {
     'one_drum': DrumsRnnConfig(
         name='one_drum',
         description='Drums RNN with 2-state encoding.',
@@ -128,6 +147,13 @@ CONFIGS: Dict[str, DrumsRnnConfig] = {
         default_hparams=_with_base(
             batch_size=128, rnn_layer_sizes=[256, 256, 256], dropout_keep_prob=0.5,
             attn_length=32, clip_norm=3, learning_rate=0.001)),
+    'humanizer': HumanizerConfig(
+        name='humanizer',
+        description='Humanizer: a velocity and a timing offset for every drum hit (bidirectional LSTM).',
+        steps_per_quarter=4,
+        default_hparams={'batch_size': 64, 'rnn_layer_sizes': [128, 128], 'dropout_keep_prob': 0.8,
+                         'clip_norm': 3, 'learning_rate': 0.002, 'velocity_bins': 32,
+                         'offset_bins': 32}),
 }
 
 

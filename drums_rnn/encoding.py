@@ -34,6 +34,9 @@ DRUM_KIT_PITCHES: Tuple[Tuple[int, ...], ...] = (
 )
 DRUM_CLASS_NAMES = ('bass drum', 'snare', 'closed hi-hat', 'open hi-hat', 'low tom',
                     'mid tom', 'high tom', 'crash', 'ride')
+# The same nine as flag values and API names (--regenerate_voices, the studio's rows).
+DRUM_VOICE_NAMES = ('bass_drum', 'snare', 'closed_hihat', 'open_hihat', 'low_tom', 'mid_tom',
+                    'high_tom', 'crash', 'ride')
 
 # one_drum: one drum type holding every pitch; decoding writes 39 (hand clap).
 ONE_DRUM_PITCHES: Tuple[Tuple[int, ...], ...] = ((39,) + tuple(range(128)),)

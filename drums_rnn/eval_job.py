@@ -29,8 +29,8 @@ from absl import logging
 from drums_rnn import files
 from drums_rnn import input_pipeline
 from drums_rnn import run_dir as run_dir_lib
+from drums_rnn import tasks
 from drums_rnn import train_checkpoints
-from drums_rnn import train_metrics
 from drums_rnn import training
 from drums_rnn.errors import DrumsRnnError
 
@@ -98,7 +98,8 @@ def evaluate_repeatedly(run_dir, sequence_example_file, config, hparams=None, nu
     raise DrumsRnnError(f'run directory {run_dir!r} does not exist: start drums_rnn_train with this '
                         'run directory, or check the path')
   paths = input_pipeline.list_files(sequence_example_file)
-  input_pipeline.check_files(paths, config.encoding.input_size, config.encoding.num_classes)
+  task = tasks.task_for(config)
+  task.check_files(config, paths)
   train_path = run_dir_lib.train_dir(run_dir)
   eval_path = files.ensure_dir(run_dir_lib.eval_dir(run_dir))
   summaries = train_checkpoints.Summaries(eval_path)
@@ -111,7 +112,7 @@ def evaluate_repeatedly(run_dir, sequence_example_file, config, hparams=None, nu
       # Settings are read once the first checkpoint exists: training writes
       # them, and an eval job is often started before training.
       run_config, hp, _ = training.resolve_settings(run_dir, config, hparams)
-      evaluator = train_metrics.Evaluator(run_config, hp, paths, num_eval_examples)
+      evaluator = task.evaluator(run_config, hp, paths, num_eval_examples)
     try:
       step = evaluator.restore(checkpoint_path)
     except DrumsRnnError as e:
@@ -120,7 +121,7 @@ def evaluate_repeatedly(run_dir, sequence_example_file, config, hparams=None, nu
     metrics = evaluator.evaluate_model()
     summaries.write(metrics, step)
     logging.info('Eval of %s: step %d, %s', os.path.basename(checkpoint_path), step,
-                 train_metrics.describe(metrics))
+                 evaluator.describe(metrics))
     results.append((step, metrics))
     if max_evaluations and len(results) >= max_evaluations:
       break

@@ -16,6 +16,11 @@
   (:mod:`drums_rnn.bundle`);
 * None: the shipped model :data:`DEFAULT_BUNDLE`.
 
+The same function loads the humanizer (``kind='humanizer'``: its run
+directories, checkpoints and bundles; None is the shipped
+:data:`DEFAULT_HUMANIZER`). Each caller says which kind it needs, and a model
+of the other kind is one clear error.
+
 `config` (a DrumsRnnConfig) and `hparams` (a dict or HParams of overrides,
 only the names to change) are objects; the commands turn their flags into
 them. Run directories record their own hparams, so overrides are ignored
@@ -39,6 +44,9 @@ from drums_rnn.errors import DrumsRnnError
 # The shipped default model, used when no source is given.
 DEFAULT_BUNDLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'models', 'drum_kit.mag')
 DEFAULT_MAGENTA_CONFIG = 'drum_kit'
+DEFAULT_HUMANIZER = os.path.join(os.path.dirname(DEFAULT_BUNDLE), 'humanizer.mag')
+_DEFAULTS = {'drums_rnn': DEFAULT_BUNDLE, 'humanizer': DEFAULT_HUMANIZER}
+_KIND_NAMES = {'drums_rnn': 'a Drums RNN model', 'humanizer': 'a humanizer'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,20 +69,25 @@ class LoadedModel:
   bundle: Optional[Any] = None
 
 
-def load_model(source=None, config=None, hparams=None) -> LoadedModel:
+def load_model(source=None, config=None, hparams=None, kind='drums_rnn') -> LoadedModel:
   """Loads the model at `source` (see the module docstring).
+
+  Args:
+    kind: 'drums_rnn' or 'humanizer', the kind of model the caller needs.
 
   Raises:
     DrumsRnnError: `source` does not exist, holds no (intact) checkpoint,
-      is not a bundle, or does not fit the config / hparams.
+      is not a bundle, is a model of the other kind, or does not fit the
+      config / hparams.
   """
   overrides = dict(hparams or {})
   if source is None:
-    if not os.path.isfile(DEFAULT_BUNDLE):
+    default = _DEFAULTS[kind]
+    if not os.path.isfile(default):
       raise DrumsRnnError('no model given (a run directory, a checkpoint or a .mag bundle), and the '
-                          f'shipped model {DEFAULT_BUNDLE} is missing')
-    logging.info('using the shipped model %s', DEFAULT_BUNDLE)
-    source = DEFAULT_BUNDLE
+                          f'shipped model {default} is missing')
+    logging.info('using the shipped model %s', default)
+    source = default
   if os.path.isdir(source):
     if run_dir_lib.settings_path(source):
       loaded = _from_run_dir(source)
@@ -88,6 +101,12 @@ def load_model(source=None, config=None, hparams=None) -> LoadedModel:
   else:
     raise DrumsRnnError(f'model {source!r} does not exist (give a run directory, a checkpoint prefix '
                         'such as model.ckpt-1000, or a .mag bundle)')
+  if loaded.config.kind != kind:
+    raise DrumsRnnError(f'{source!r} is {_KIND_NAMES[loaded.config.kind]}, not {_KIND_NAMES[kind]}')
+  if loaded.config.kind == 'humanizer':
+    logging.info('loaded the humanizer from %s (%s): layers %s', loaded.source,
+                 loaded.kind.replace('_', ' '), loaded.hparams['rnn_layer_sizes'])
+    return loaded
   if loaded.kind != 'magenta_checkpoint':
     if config is not None and config.name != loaded.config.name:
       logging.warning('config %s ignored: %s is a %s model', config.name, source, loaded.config.name)
@@ -113,6 +132,9 @@ def _looks_like_bundle(path):
 
 
 def _build(config, hparams):
+  if config.kind == 'humanizer':
+    from drums_rnn.humanizer_model import HumanizerModel  # pylint: disable=import-outside-toplevel
+    return HumanizerModel.from_hparams(hparams)
   from drums_rnn.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
   return DrumsRnnModel.from_config(config, hparams)
 
@@ -189,6 +211,8 @@ def _from_magenta_checkpoint(prefix, weights, config, overrides):
 def _from_bundle(path, overrides):
   proto = bundle_lib.read_bundle(path)
   config = configs.get_config(bundle_lib.bundle_config_name(proto))
+  if config.kind == 'humanizer':
+    return _humanizer_from_bundle(path, proto, config)
 
   def attn_length_of(layout, sizes):
     return bundle_lib.metagraph_attn_length(proto.metagraph_file, layout, sizes)
@@ -196,3 +220,14 @@ def _from_bundle(path, overrides):
   hp, model = checkpoints.model_from_weights(config, bundle_lib.bundle_weights(proto, path),
                                              bundle_lib.bundle_hparams(proto), overrides, attn_length_of)
   return LoadedModel(config, hp, model, path, 'bundle', proto)
+
+
+def _humanizer_from_bundle(path, proto, config):
+  hparams = config.hparams({k: v for k, v in (bundle_lib.bundle_hparams(proto) or {}).items()
+                            if k in config.default_hparams})
+  model = _build(config, hparams)
+  try:
+    model.set_weights(bundle_lib.bundle_weights(proto, path))
+  except ValueError as e:
+    raise DrumsRnnError(f'bundle {path!r}: {e}') from None
+  return LoadedModel(config, hparams, model, path, 'bundle', proto)

@@ -43,7 +43,6 @@ from absl import logging
 from drums_rnn import checkpoints
 from drums_rnn import files
 from drums_rnn import run_dir as run_dir_lib
-from drums_rnn import train_metrics
 from drums_rnn.errors import DrumsRnnError
 
 CHECKPOINT_PREFIX = 'model.ckpt'
@@ -271,5 +270,5 @@ class Validation:
       note = 'the best so far, kept in ' + self.directory
     else:
       note = f'{self.stale()} without improvement on step {self.best()["step"]}'
-    logging.info('Validation at step %d: %s (%s)', step, train_metrics.describe(metrics), note)
+    logging.info('Validation at step %d: %s (%s)', step, self.evaluator.describe(metrics), note)
     return entry

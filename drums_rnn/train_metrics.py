@@ -130,6 +130,8 @@ class Evaluator:
 
     self._batch_sums = batch_sums
 
+  describe = staticmethod(describe)
+
   def evaluate_model(self):
     """The metrics dict of the model's current weights on the whole set."""
     totals = None

@@ -78,12 +78,21 @@ class Trainer:
     if seed is not None:
       tf.random.set_seed(seed)
     with self.strategy.scope():
-      self.model = DrumsRnnModel.from_config(config, hparams, seed=seed)
+      self.model = self.build_model(seed)
       self.variables = list(self.model.weights.values())
       self.optimizer = Adam(self.variables, hparams.learning_rate)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
     self._train_step = self._make_train_step(compiled, jit_compile)
+
+  def build_model(self, seed):
+    """The network to train (a subclass trains another one, e.g. the humanizer's)."""
+    return DrumsRnnModel.from_config(self.config, self.hparams, seed=seed)
+
+  def batch_sums(self, inputs, labels, lengths):
+    """The metric sums of one batch in training mode; `xent` / `steps` is the loss."""
+    logits, _ = self.model(inputs, training=True)
+    return train_metrics.metric_sums(logits, labels, lengths)
 
   def _make_train_step(self, compiled, jit_compile):
     model, strategy = self.model, self.strategy
@@ -108,8 +117,7 @@ class Trainer:
         inputs, labels, lengths = tf.nest.map_structure(lambda x: x[i::replicas],
                                                         (inputs, labels, lengths))
       with tf.GradientTape() as tape:
-        logits, _ = model(inputs, training=True)
-        sums = train_metrics.metric_sums(logits, labels, lengths)
+        sums = self.batch_sums(inputs, labels, lengths)
         # Sum, not mean: the sums of all replicas are added, then divided once.
         objective = sums['xent']
       grads = tape.gradient(objective, self.variables)

@@ -59,11 +59,11 @@ from drums_rnn import distributed
 from drums_rnn import files
 from drums_rnn import input_pipeline
 from drums_rnn import run_dir as run_dir_lib
+from drums_rnn import tasks
 from drums_rnn import train_checkpoints
 from drums_rnn import train_metrics
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.errors import Terminated
-from drums_rnn.trainer import Trainer
 
 CHECKPOINT_INTERVAL_SECS = 60
 
@@ -233,13 +233,14 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
                    checkpoint_interval_secs, validate_every, patience, max_hours)
   started = time.monotonic()
   config, hp, resumed = resolve_settings(run_dir, config, hparams)
+  task = tasks.task_for(config)
   paths = input_pipeline.list_files(sequence_example_file)
   validation_paths = input_pipeline.list_files(validation_file) if validation_file else []
   # Before TensorFlow runs anything: with TF_CONFIG, the cluster starts here.
   strategy = distributed.strategy_from_environment()
   for checked in (paths, validation_paths):
     if checked:
-      input_pipeline.check_files(checked, config.encoding.input_size, config.encoding.num_classes)
+      task.check_files(config, checked)
   if hp.batch_size < strategy.num_replicas_in_sync:
     raise DrumsRnnError(f'batch_size={hp.batch_size} is smaller than the '
                         f'{strategy.num_replicas_in_sync} replicas that share each batch')
@@ -249,7 +250,7 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
   with distributed.write_dir(run_dir_lib.train_dir(run_dir)) as train_path, \
       files.RunLock(files.ensure_dir(train_path)), _StopSignal() as stop:
     with distributed.cluster_errors():
-      trainer = Trainer(config, hp, seed=seed, strategy=strategy, jit_compile=jit_compile)
+      trainer = task.trainer(config, hp, seed, strategy, jit_compile)
     train_checkpoints.remove_leftovers(train_path)
     restored = run_dir_lib.restore_newest_intact(trainer.checkpoint, train_path)
     distributed.broadcast_from_chief(strategy, trainer.state_variables())
@@ -261,7 +262,7 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
       logging.info('Settings found in %s but no checkpoint: starting at step 0.', train_path)
     checkpoints = train_checkpoints.Checkpoints(trainer.checkpoint, train_path, num_checkpoints,
                                              restored, keep_checkpoint_every_n_hours=1)
-    loop = _Loop(trainer, checkpoints, stop, num_training_steps, summary_frequency,
+    loop = _Loop(task, trainer, checkpoints, stop, num_training_steps, summary_frequency,
                  checkpoint_interval_secs, started + max_hours * 3600 if max_hours else None)
     logging.info('Training %s %s on %d file(s): %s', config.name, hp.to_json(), len(paths),
                  ', '.join(paths))
@@ -269,7 +270,7 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
     validation = None
     if validation_paths:
       validation = train_checkpoints.Validation(
-          train_metrics.Evaluator(config, hp, validation_paths, model=trainer.model), trainer,
+          task.evaluator(config, hp, validation_paths, model=trainer.model), trainer,
           train_path, validate_every, patience)
       validation.resume(loop.start_step)
     if not resumed:
@@ -277,9 +278,7 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
     with distributed.cluster_errors(lambda: loop.step):
       reason = loop.finished_before_start(validation)
       if not reason:
-        dataset = input_pipeline.training_dataset(
-            paths, config.encoding.input_size, hp.batch_size, seed=seed,
-            num_one_hot=config.encoding.num_classes, bucket_by_length=bucket_by_length)
+        dataset = task.training_dataset(config, paths, hp, seed, bucket_by_length)
         with input_pipeline.reading(paths):
           reason = loop.run(dataset, validation)
     result = loop.result(reason, validation)
@@ -294,9 +293,9 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
 class _Loop:
   """The steps of one :func:`train` call: summaries, periodic saves, stops."""
 
-  def __init__(self, trainer, checkpoints, stop, num_training_steps, summary_frequency,
+  def __init__(self, task, trainer, checkpoints, stop, num_training_steps, summary_frequency,
                checkpoint_interval_secs, deadline):
-    self.trainer, self.checkpoints, self.stop = trainer, checkpoints, stop
+    self.task, self.trainer, self.checkpoints, self.stop = task, trainer, checkpoints, stop
     self.num_training_steps = num_training_steps
     self.summary_frequency = summary_frequency
     self.interval = checkpoint_interval_secs
@@ -326,7 +325,7 @@ class _Loop:
 
   def _summarise(self, sums, window):
     """Metrics of the batch; summaries and a progress line."""
-    self.metrics = train_metrics.metrics_from_sums({k: v.numpy() for k, v in sums.items()})
+    self.metrics = self.task.metrics_from_sums({k: v.numpy() for k, v in sums.items()})
     now = time.monotonic()
     rate = (self.step - window[1]) / max(now - window[0], 1e-9)
     window[:] = [now, self.step]
@@ -334,9 +333,7 @@ class _Loop:
     eta = ''
     if self.num_training_steps:
       eta = f', ETA {_format_eta((self.num_training_steps - self.step) / max(rate, 1e-9))}'
-    logging.info('Step %d: loss %.4f, perplexity %.3f, accuracy %.4f (%.2f steps/s%s)', self.step,
-                 self.metrics['loss'], self.metrics['metrics/perplexity'],
-                 self.metrics['metrics/accuracy'], rate, eta)
+    logging.info('Step %d: %s (%.2f steps/s%s)', self.step, self.task.progress(self.metrics), rate, eta)
 
   def run(self, dataset, validation):
     """Trains until a stop; returns its reason."""

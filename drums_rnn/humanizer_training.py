@@ -1,0 +1,173 @@
+"""Training and evaluating the humanizer with the package's one training loop.
+
+The humanizer's :class:`~drums_rnn.tasks.Task`: its datasets are
+:mod:`drums_rnn.humanizer_data` SequenceExamples (29 values per step), its
+network :class:`~drums_rnn.humanizer_model.HumanizerModel`, its loss the
+cross-entropy of the true velocity bin plus that of the true offset bin,
+averaged over the hits of a batch (silent cells have nothing to predict).
+Progress and evaluation lines also give the mean absolute error of the
+distributions' medians -- in MIDI velocity units and in milliseconds at each
+window's tempo -- which is what a listener hears and what
+:mod:`drums_rnn.humanizer_evaluation` reports on whole performances.
+
+Everything else (lock, resume, checkpoints, validation with patience,
+``--eval``) is :func:`drums_rnn.training.train`'s, unchanged.
+"""
+
+import math
+
+import tensorflow as tf
+
+from drums_rnn import humanizer_data as data
+from drums_rnn import input_pipeline
+from drums_rnn import run_dir as run_dir_lib
+from drums_rnn import tasks
+from drums_rnn.errors import DrumsRnnError
+from drums_rnn.humanizer_model import HumanizerModel
+from drums_rnn.humanizer_model import offset_bins_of
+from drums_rnn.humanizer_model import velocity_bins_of
+from drums_rnn.trainer import Trainer
+
+SUM_KEYS = ('xent', 'steps', 'velocity_xent', 'offset_xent', 'velocity_abs_error',
+            'timing_abs_error_ms')
+
+
+def _median_bins(logits):
+  """The bin where each categorical's cumulative probability reaches 1/2."""
+  cdf = tf.cumsum(tf.nn.softmax(logits), axis=-1)
+  return tf.argmax(tf.cast(cdf >= 0.5, tf.int32), axis=-1, output_type=tf.int32)
+
+
+def batch_sums(model, inputs, lengths, training):
+  """Sums over the hits of a batch (see the module docstring); add them across batches."""
+  inputs = tf.convert_to_tensor(inputs, tf.float32)
+  vel_logits, off_logits = model(inputs, training=training)
+  steps = tf.sequence_mask(lengths, tf.shape(inputs)[1], dtype=tf.float32)
+  hits = tf.cast(inputs[..., data.HITS] > 0, tf.float32) * steps[..., None]
+  velocities, offsets = inputs[..., data.VELOCITIES], inputs[..., data.OFFSETS]
+  vel_bins = velocity_bins_of(tf.maximum(velocities, 1.0), model.velocity_bins)
+  off_bins = offset_bins_of(offsets, model.offset_bins)
+  vel_xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=vel_bins, logits=vel_logits)
+  off_xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=off_bins, logits=off_logits)
+  vel_median = 1.0 + (tf.cast(_median_bins(vel_logits), tf.float32) + 0.5) * 127.0 / model.velocity_bins
+  off_median = -0.5 + (tf.cast(_median_bins(off_logits), tf.float32) + 0.5) / model.offset_bins
+  ms_per_step = 15000.0 / tf.maximum(inputs[..., data.QPM:data.QPM + 1], 1.0)
+  sums = {
+      'velocity_xent': tf.reduce_sum(vel_xent * hits),
+      'offset_xent': tf.reduce_sum(off_xent * hits),
+      'steps': tf.reduce_sum(hits),
+      'velocity_abs_error': tf.reduce_sum(tf.abs(vel_median - velocities) * hits),
+      'timing_abs_error_ms': tf.reduce_sum(tf.abs(off_median - offsets) * ms_per_step * hits),
+  }
+  sums['xent'] = sums['velocity_xent'] + sums['offset_xent']
+  return sums
+
+
+def metrics_from_sums(sums):
+  """Summary values (TensorBoard tags) of summed batch figures."""
+  hits = float(sums['steps'])
+
+  def per_hit(key):
+    return float(sums[key]) / hits if hits else float('nan')
+
+  return {
+      'loss': per_hit('xent'),
+      'metrics/velocity_loss': per_hit('velocity_xent'),
+      'metrics/offset_loss': per_hit('offset_xent'),
+      'metrics/velocity_mae': per_hit('velocity_abs_error'),
+      'metrics/timing_mae_ms': per_hit('timing_abs_error_ms'),
+      'metrics/hits': hits,
+  }
+
+
+def describe(metrics):
+  return (f'loss {metrics["loss"]:.4f} (velocity {metrics["metrics/velocity_loss"]:.4f}, timing '
+          f'{metrics["metrics/offset_loss"]:.4f}), median velocity MAE '
+          f'{metrics["metrics/velocity_mae"]:.2f}, timing MAE {metrics["metrics/timing_mae_ms"]:.2f} ms')
+
+
+class HumanizerTrainer(Trainer):
+  """:class:`drums_rnn.trainer.Trainer` (Adam, clipping, strategy, checkpoint) for the humanizer."""
+
+  def __init__(self, config, hparams, seed=None, strategy=None, compiled=True, jit_compile=False):
+    super().__init__(config, hparams, seed=seed, strategy=strategy, compiled=compiled,
+                     jit_compile=jit_compile, compact=False)
+
+  def build_model(self, seed):
+    return HumanizerModel.from_hparams(self.hparams, seed=seed)
+
+  def batch_sums(self, inputs, labels, lengths):
+    del labels  # the targets are in the inputs' velocity and offset columns
+    return batch_sums(self.model, inputs, lengths, training=True)
+
+
+class HumanizerEvaluator:
+  """Scores a whole humanizer dataset with dropout off (the interface of train_metrics.Evaluator)."""
+
+  describe = staticmethod(describe)
+
+  def __init__(self, config, hparams, paths, num_eval_examples=0, batch_size=None, model=None):
+    del config
+    self.paths = list(paths)
+    self.model = model if model is not None else HumanizerModel.from_hparams(hparams)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+    self.checkpoint = tf.train.Checkpoint(model=self.model, step=self.step)
+    self.dataset = input_pipeline.eval_dataset(self.paths, data.INPUT_SIZE,
+                                               batch_size or hparams.batch_size, num_eval_examples)
+    scored = self.model
+
+    @tf.function(reduce_retracing=True)
+    def sums_of(inputs, lengths):
+      return batch_sums(scored, inputs, lengths, training=False)
+
+    self._sums = sums_of
+
+  def evaluate_model(self):
+    totals = dict.fromkeys(SUM_KEYS, 0.0)
+    with input_pipeline.reading(self.paths):
+      for inputs, _, lengths in self.dataset:
+        for key, value in self._sums(inputs, lengths).items():
+          totals[key] += float(value.numpy())
+    if not totals['steps']:
+      raise DrumsRnnError(f'{", ".join(self.paths)}: the eval set has no hits to evaluate')
+    return metrics_from_sums(totals)
+
+  def restore(self, checkpoint_path):
+    run_dir_lib.restore(self.checkpoint, checkpoint_path, partial=True)
+    return int(self.step)
+
+  def evaluate(self, checkpoint_path):
+    return self.restore(checkpoint_path), self.evaluate_model()
+
+
+class HumanizerTask(tasks.Task):
+  """The humanizer's pieces of the training loop."""
+
+  def check_files(self, config, paths):
+    input_pipeline.check_files(paths, data.INPUT_SIZE, 2 ** data.NUM_DRUMS)
+
+  def training_dataset(self, config, paths, hparams, seed, bucket_by_length):
+    return input_pipeline.training_dataset(paths, data.INPUT_SIZE, hparams.batch_size, seed=seed,
+                                           bucket_by_length=bucket_by_length)
+
+  def trainer(self, config, hparams, seed, strategy, jit_compile):
+    return HumanizerTrainer(config, hparams, seed=seed, strategy=strategy, jit_compile=jit_compile)
+
+  def evaluator(self, config, hparams, paths, num_eval_examples=0, model=None):
+    return HumanizerEvaluator(config, hparams, paths, num_eval_examples, model=model)
+
+  def metrics_from_sums(self, sums):
+    return metrics_from_sums(sums)
+
+  def progress(self, metrics):
+    loss = metrics['loss']
+    return (f'loss {loss:.4f} (velocity {metrics["metrics/velocity_loss"]:.3f}, timing '
+            f'{metrics["metrics/offset_loss"]:.3f}), velocity MAE {metrics["metrics/velocity_mae"]:.2f}, '
+            f'timing MAE {metrics["metrics/timing_mae_ms"]:.2f} ms' if math.isfinite(loss) else 'no hits')
+
+  def describe(self, metrics):
+    return describe(metrics)
+
+
+HUMANIZER = HumanizerTask()
+
