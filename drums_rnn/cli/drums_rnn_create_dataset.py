@@ -6,6 +6,12 @@ seed and each NoteSequence id, so reruns agree), `--num_workers` and
 `--split_long_tracks`. `--input` may also be a MIDI file or a directory of
 MIDI files (converted on the fly, ids as convert_dir_to_note_sequences).
 
+`--config=humanizer` makes the humanizer's dataset instead
+(:mod:`drums_rnn.humanizer_data`): `--input` is a MIDI file or folder with
+dynamics -- a Groove MIDI Dataset folder is split by its info.csv into
+humanizer_train / humanizer_validation / humanizer_test.tfrecord, any other
+folder by `--eval_ratio` into train / validation.
+
 Both output files are replaced only when the run succeeds: a failed run (no
 drum track found, bad input, a full disk, Ctrl-C or SIGTERM) leaves the
 previous dataset as it was and no temporary file behind. Exit codes: 0 done,
@@ -50,6 +56,11 @@ def main(argv):
     raise DrumsRnnError('--output_dir is required')
   config = shared_flags.config()
   shared_flags.hparams(config)  # checked, as Magenta does; the dataset does not depend on them
+  if config.kind == 'humanizer':
+    from drums_rnn import humanizer_data  # pylint: disable=g-import-not-at-top
+    summary = humanizer_data.create_dataset(FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio)
+    print('\n'.join(summary.lines()), flush=True)
+    return 0
   summary = dataset.create_dataset(
       config, FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio,
       seed=0 if FLAGS.seed is None else FLAGS.seed, num_workers=FLAGS.num_workers or None,

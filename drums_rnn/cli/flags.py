@@ -23,7 +23,8 @@ FLAGS = flags.FLAGS
 
 
 def define_config_flags():
-  flags.DEFINE_string('config', 'drum_kit', 'Which config to use: drum_kit or one_drum. Run '
+  flags.DEFINE_string('config', 'drum_kit', 'Which config to use: drum_kit or one_drum (humanizer: '
+                      'the humanizer, for drums_rnn_create_dataset and drums_rnn_train). Run '
                       'directories and bundles record their own; for them this is only checked.')
   flags.DEFINE_string('generator_id', None, 'A unique ID for the generator, overriding the default '
                       '(the config name); names bundles saved by drums_rnn_generate '
