@@ -89,6 +89,15 @@ def _pid_alive(pid: int) -> bool:
   return True
 
 
+def remove_all(paths):
+  """Removes the files a failed command wrote (all or nothing), ignoring ones already gone."""
+  for path in paths:
+    try:
+      os.remove(path)
+    except OSError:
+      pass
+
+
 def remove_stale_temporaries(directory) -> int:
   """Removes temporary files of dead processes in `directory`; returns how many."""
   removed = 0

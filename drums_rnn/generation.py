@@ -19,6 +19,11 @@ each later iteration the beam_size most likely rows of each output are kept
 and each is copied branch_factor times (states gathered by row index in the
 graph); all steps are sampled, and the most likely row of each output wins.
 
+Regenerating voices (:func:`regenerate_voices`) uses the same loop with a
+mask: voices held fixed restrict each step's softmax to the classes that
+agree with the given pattern on them, renormalised, so only the chosen
+voices are new.
+
 Output: Magenta's file names (`<YYYY-MM-DD_HHMMSS>_<n>.mid`) written through
 :mod:`drums_rnn.midi` without ever replacing a file (a name taken, e.g. by
 another run in the same second, gets a `-2` suffix); a failure (a full disk)
@@ -35,6 +40,7 @@ from absl import logging
 
 from drums_rnn import files
 from drums_rnn import midi
+from drums_rnn.encoding import DRUM_VOICE_NAMES
 from drums_rnn.errors import DrumsRnnError
 
 DEFAULT_VELOCITY = midi.DEFAULT_VELOCITY
@@ -64,20 +70,33 @@ class BatchedSampler:
         tf.TensorSpec([], tf.int32),       # branch_factor
         tf.TensorSpec([], tf.int32),       # steps_per_iteration
         tf.TensorSpec([2], tf.int64),      # seed
+        tf.TensorSpec([None], tf.int32),   # fixed classes, one per generated step
+        tf.TensorSpec([], tf.int32),       # fixed mask (drum-type bits held fixed; 0 = none)
     ])
 
   def sample(self, primer_classes, num_outputs, num_generate, temperature=1.0, beam_size=1,
-             branch_factor=1, steps_per_iteration=1, seed=0):
+             branch_factor=1, steps_per_iteration=1, seed=0, fixed_classes=None, fixed_mask=0):
     """Returns (classes [num_outputs, num_generate] int, log-likelihoods [num_outputs]).
 
     Log-likelihoods include the primer's own (as Magenta's beam search does).
+    `fixed_mask` (drum-type bits) holds voices fixed: at generated step k only
+    classes c with c & fixed_mask == fixed_classes[k] & fixed_mask can be
+    drawn (the others' logits are masked, so the softmax renormalises over
+    the allowed ones). With fixed_mask 0 nothing changes, bit for bit.
     """
+    if fixed_classes is None:
+      fixed_classes = np.zeros(num_generate, np.int32)
+    fixed_classes = np.asarray(fixed_classes, np.int32)
+    if fixed_classes.shape != (num_generate,):
+      raise DrumsRnnError(f'fixed_classes must have one class per generated step ({num_generate}), '
+                          f'got shape {fixed_classes.shape}')
     classes, scores = self._run(
         tf.constant(np.asarray(primer_classes, np.int32)), tf.constant(num_outputs, tf.int32),
         tf.constant(num_generate, tf.int32), tf.constant(temperature, tf.float32),
         tf.constant(beam_size, tf.int32), tf.constant(branch_factor, tf.int32),
         tf.constant(steps_per_iteration, tf.int32),
-        tf.constant([seed & 0x7FFFFFFFFFFFFFFF, 0x5EED], tf.int64))
+        tf.constant([seed & 0x7FFFFFFFFFFFFFFF, 0x5EED], tf.int64), tf.constant(fixed_classes),
+        tf.constant(fixed_mask, tf.int32))
     return classes.numpy(), scores.numpy()
 
   def _inputs(self, classes, positions):
@@ -91,8 +110,9 @@ class BatchedSampler:
     return tf.concat([one_hot, 2.0 * tf.cast(bits, tf.float32) - 1.0], axis=1)
 
   def _generate(self, primer, num_outputs, num_generate, temperature, beam_size, branch_factor,
-                steps_per_iteration, seed):
+                steps_per_iteration, seed, fixed_classes, fixed_mask):
     model = self.model
+    class_ids = tf.range(self.encoding.num_classes, dtype=tf.int32)
     num_primer = tf.shape(primer)[0]
     # 1. The whole primer in one call from the zero state.
     primer_logits, state = model(self._inputs(primer, tf.range(num_primer))[None], model.zero_state(1))
@@ -123,6 +143,9 @@ class BatchedSampler:
           if_select, lambda: reselect(state, logits, scores, history),
           lambda: (state, logits, scores, history))
       scaled = logits / temperature
+      allowed = tf.equal(tf.bitwise.bitwise_and(class_ids, fixed_mask),
+                         tf.bitwise.bitwise_and(fixed_classes[k], fixed_mask))
+      scaled = tf.where(allowed[None, :], scaled, -np.inf)
       chosen = _sample_rows(scaled, tf.stack([seed[0], seed[1] + tf.cast(k, tf.int64)]))
       scores += tf.gather(tf.nn.log_softmax(scaled), chosen, batch_dims=1)
       history = tf.tensor_scatter_nd_update(
@@ -171,6 +194,63 @@ def generate_tracks(model, config, primer_events, num_outputs=10, num_steps=128,
                         branch_factor, steps_per_iteration)
   return _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
                         branch_factor, steps_per_iteration, seed, sampler)
+
+
+def voice_mask(voices):
+  """The drum-type bitmask of voice names (`encoding.DRUM_VOICE_NAMES`); clear errors for others."""
+  names = [v.strip() for v in ([voices] if isinstance(voices, str) else voices) if v.strip()]
+  if not names:
+    raise DrumsRnnError('no voices to regenerate: name at least one of ' + ', '.join(DRUM_VOICE_NAMES))
+  mask = 0
+  for name in names:
+    if name not in DRUM_VOICE_NAMES:
+      raise DrumsRnnError(f'unknown voice {name!r}: choose from {", ".join(DRUM_VOICE_NAMES)}')
+    mask |= 1 << DRUM_VOICE_NAMES.index(name)
+  return mask
+
+
+def regenerate_voices(model, config, events, voices, primer_steps=1, num_outputs=1, temperature=1.0,
+                      seed=None, sampler=None):
+  """New parts for `voices` over the other voices of `events`, kept as they are.
+
+  Steps [0, primer_steps) are the primer, kept whole. From there on, each
+  step is sampled from the model's distribution restricted to the classes
+  that agree with `events` on every voice not in `voices` (see
+  `BatchedSampler.sample`'s fixed_mask), so e.g. new hi-hats play over the
+  given kick and snare. Kept voices keep their original pitches.
+
+  Args:
+    events: the whole track, a list of pitch collections (one per step).
+    voices: names from `encoding.DRUM_VOICE_NAMES` (an iterable, or one name).
+  Returns:
+    (tracks, log-likelihoods) as `generate_tracks`, each track len(events) long.
+  """
+  enc = config.encoding
+  if enc.num_drum_types != len(DRUM_VOICE_NAMES):
+    raise DrumsRnnError(f'regenerating voices needs a drum_kit model (9 drum types); config '
+                        f'{config.name} has {enc.num_drum_types}')
+  regenerated = voice_mask(voices)
+  if not 1 <= primer_steps < len(events):
+    raise DrumsRnnError(f'the primer must be 1 to {len(events) - 1} steps of the {len(events)}-step '
+                        f'track, got {primer_steps}')
+  check_generation_args(primer_steps, num_outputs, len(events), temperature, 1, 1, 1)
+  if seed is None:
+    seed = int.from_bytes(os.urandom(4), 'little')
+    logging.info('sampling seed %d (pass --seed=%d to repeat this run)', seed, seed)
+  fixed_mask = (enc.num_classes - 1) & ~regenerated
+  given = enc.classes_from_events(events)
+  sampler = sampler or BatchedSampler(model, enc)
+  classes, scores = sampler.sample(given[:primer_steps], num_outputs, len(events) - primer_steps,
+                                   temperature, seed=seed, fixed_classes=given[primer_steps:],
+                                   fixed_mask=fixed_mask)
+  bits = enc.pitch_bits
+  kept = [frozenset(p for p in e if not (0 <= p < len(bits) and bits[p] & regenerated)) for e in events]
+  tracks = []
+  for row in classes:
+    generated = [kept[primer_steps + k] | enc.class_to_pitches(int(c) & regenerated)
+                 for k, c in enumerate(row)]
+    tracks.append(list(map(frozenset, events[:primer_steps])) + generated)
+  return tracks, scores
 
 
 def _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
@@ -228,42 +308,83 @@ def output_names(num_outputs, timestamp=None):
 
 
 def write_tracks(tracks, config, output_dir, qpm=midi.DEFAULT_QPM, velocity=DEFAULT_VELOCITY,
-                 timestamp=None):
+                 timestamp=None, sequences=None):
   """Writes each track as a drum MIDI file named by `output_names`; returns the paths.
 
+  `sequences` (e.g. humanized ones) replace the plain sequences of `tracks`.
   An existing file is never replaced (its name gets a `-2`, `-3` suffix), and
   on any error the files this call wrote are removed.
   """
   files.ensure_dir(output_dir)
-  sequences = [midi.events_to_sequence(t, config.steps_per_quarter, qpm, velocity) for t in tracks]
-  paths = [os.path.join(output_dir, name) for name in output_names(len(tracks), timestamp)]
+  if sequences is None:
+    sequences = [midi.events_to_sequence(t, config.steps_per_quarter, qpm, velocity) for t in tracks]
+  paths = [os.path.join(output_dir, name) for name in output_names(len(sequences), timestamp)]
   return midi.write_midi_files(sequences, paths, overwrite=False)
+
+
+def humanize_tracks(humanizer, tracks, config, qpm, seed, level=None):
+  """Humanized NoteSequences of generated tracks: output n (1-based) humanized with seed (seed, n).
+
+  `level` is the loudness (mean velocity) to play at; None = the
+  humanizer's typical level.
+  """
+  from drums_rnn import humanize  # pylint: disable=import-outside-toplevel  (only when asked)
+  level = humanize.DEFAULT_LEVEL if level is None else level
+  sequences = []
+  for n, track in enumerate(tracks, start=1):
+    plain = midi.events_to_sequence(track, config.steps_per_quarter, qpm, int(round(level)))
+    humanized, _ = humanize.humanize_sequence(humanizer, plain, seed=humanize.file_seed(seed, n),
+                                              level=level)
+    sequences.append(humanized)
+  return sequences
 
 
 def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, num_steps=128,
                      qpm=midi.DEFAULT_QPM, temperature=1.0, beam_size=1, branch_factor=1,
                      steps_per_iteration=1, seed=None, velocity=DEFAULT_VELOCITY, plot=False,
-                     timestamp=None):
+                     timestamp=None, voices=None, humanizer=None, humanize_level=None):
   """Generates `num_outputs` tracks from `primer_events` and writes them as MIDI; returns the paths.
 
-  With `plot`, a drum-grid PNG (primer shaded) is written beside each MIDI
-  file under the same name with `.png`. `timestamp` replaces the current
-  time in the file names.
+  With `voices`, `primer_events` is a whole track whose other voices are
+  kept while `voices` are regenerated (`regenerate_voices`, its first step
+  the primer; `num_steps` and beam search do not apply). With `humanizer`
+  (a `humanize.Humanizer`) every output is humanized (see
+  `humanize_tracks`). With `plot`, a drum-grid PNG (primer shaded) is
+  written beside each MIDI file under the same name with `.png`.
+  `timestamp` replaces the current time in the file names.
   """
-  check_generation_args(len(primer_events), num_outputs, num_steps, temperature, beam_size, branch_factor,
-                        steps_per_iteration, qpm, velocity)
+  if voices:
+    num_steps = len(primer_events)
+    check_generation_args(1, num_outputs, num_steps, temperature, 1, 1, 1, qpm, velocity)
+  else:
+    check_generation_args(len(primer_events), num_outputs, num_steps, temperature, beam_size,
+                          branch_factor, steps_per_iteration, qpm, velocity)
+  if seed is None:
+    seed = int.from_bytes(os.urandom(4), 'little')
+    logging.info('sampling seed %d (pass --seed=%d to repeat this run)', seed, seed)
   files.ensure_dir(output_dir)
-  tracks, scores = _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature,
-                                  beam_size, branch_factor, steps_per_iteration, seed)
+  if voices:
+    tracks, scores = regenerate_voices(model, config, primer_events, voices, 1, num_outputs,
+                                       temperature, seed)
+  else:
+    tracks, scores = _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature,
+                                    beam_size, branch_factor, steps_per_iteration, seed)
   for i, score in enumerate(scores):
     logging.info('output %d: log-likelihood %.4f', i + 1, score)
-  paths = write_tracks(tracks, config, output_dir, qpm, velocity, timestamp)
-  logging.info('Wrote %d MIDI files to %s', len(paths), output_dir)
+  sequences = None if humanizer is None else humanize_tracks(humanizer, tracks, config, qpm, seed,
+                                                             humanize_level)
+  paths = write_tracks(tracks, config, output_dir, qpm, velocity, timestamp, sequences)
+  logging.info('Wrote %d %sMIDI files to %s', len(paths), 'humanized ' if humanizer else '', output_dir)
   if plot:
+    primer_steps = 1 if voices else len(primer_events)
     try:
-      write_plots(config, tracks, paths, len(primer_events))
+      if humanizer is None:
+        write_plots(config, tracks, paths, primer_steps)
+      else:
+        from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
+        humanize.write_plots(paths, primer_steps)
     except BaseException:
-      _remove_all(paths)  # all or nothing: a failed plot takes its MIDI files with it
+      files.remove_all(paths)  # all or nothing: a failed plot takes its MIDI files with it
       raise
   return paths
 
@@ -283,15 +404,7 @@ def write_plots(config, tracks, midi_paths, primer_steps):
                                num_drum_types=enc.num_drum_types)
       pngs.append(png)
   except BaseException:
-    _remove_all(pngs)
+    files.remove_all(pngs)
     raise
   logging.info('Wrote %d drum-grid PNGs beside them', len(pngs))
   return pngs
-
-
-def _remove_all(paths):
-  for path in paths:
-    try:
-      os.remove(path)
-    except OSError:
-      pass

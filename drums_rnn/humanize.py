@@ -151,8 +151,13 @@ class HumanizeCounts:
     self.passed_through += other.passed_through
 
 
-def humanize_sequence(humanizer, sequence, seed=0, temperature=1.0, strength=1.0, mode='sample'):
-  """(a humanized copy of a NoteSequence, HumanizeCounts); see the module docstring."""
+def humanize_sequence(humanizer, sequence, seed=0, temperature=1.0, strength=1.0, mode='sample',
+                      level=None):
+  """(a humanized copy of a NoteSequence, HumanizeCounts); see the module docstring.
+
+  `level` is the loudness to play at (a mean velocity); None takes the
+  track's own (right for a played track, not for a flat one at velocity 100).
+  """
   tempo_map = performance_lib.TempoMap.from_sequence(sequence)
   cells = performance_lib.note_cells(sequence, tempo_map)
   mapped = cells.mapped
@@ -163,7 +168,7 @@ def humanize_sequence(humanizer, sequence, seed=0, temperature=1.0, strength=1.0
   if meter != (4, 4):
     logging.warning('the humanizer learned 4/4; this %d/%d track is read on a 4/4 bar grid', *meter)
   perf, _ = performance_lib.performance_from_cells(cells, tempo_map.first_qpm)
-  level = data.loudness(perf)
+  level = data.loudness(perf) if level is None else float(level)
   velocities, offsets = humanizer.humanize_hits(perf.hits, perf.qpm, level, seed, temperature,
                                                 strength, mode)
   steps = np.maximum(cells.steps[mapped], 0)
@@ -210,7 +215,7 @@ def humanize_files(humanizer, input_path, output_dir, seed=0, temperature=1.0, s
   for index, (path, name) in enumerate(zip(paths, names)):
     try:
       sequence = midi.read_midi(path)
-      humanized, counts = humanize_sequence(humanizer, sequence, _file_seed(seed, index), temperature,
+      humanized, counts = humanize_sequence(humanizer, sequence, file_seed(seed, index), temperature,
                                             strength, mode)
     except DrumsRnnError as e:
       if single:
@@ -233,6 +238,24 @@ def humanize_files(humanizer, input_path, output_dir, seed=0, temperature=1.0, s
   return written
 
 
-def _file_seed(seed, index):
+def write_plots(midi_paths, primer_steps=0):
+  """Writes `<name>.png` beside each (humanized) MIDI file: hits by velocity and offset; returns them."""
+  from drums_rnn import plotting  # pylint: disable=import-outside-toplevel  (matplotlib: only when asked)
+  pngs = []
+  try:
+    for path in midi_paths:
+      perf, _ = performance_lib.read_performance(midi.read_midi(path))
+      png = os.path.splitext(path)[0] + '.png'
+      plotting.plot_drum_track(perf.hits, png, primer_steps=primer_steps, velocities=perf.velocities,
+                               offsets=perf.offsets, title=f'{os.path.basename(path)} (humanized)')
+      pngs.append(png)
+  except BaseException:
+    files.remove_all(pngs)
+    raise
+  logging.info('Wrote %d PNGs (velocity and timing) beside them', len(pngs))
+  return pngs
+
+
+def file_seed(seed, index):
   """File `index`'s seed: the same whatever other files are humanized with it."""
   return np.random.SeedSequence([seed & 0xFFFFFFFF, index])

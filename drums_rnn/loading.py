@@ -45,7 +45,6 @@ from drums_rnn.errors import DrumsRnnError
 DEFAULT_BUNDLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'models', 'drum_kit.mag')
 DEFAULT_MAGENTA_CONFIG = 'drum_kit'
 DEFAULT_HUMANIZER = os.path.join(os.path.dirname(DEFAULT_BUNDLE), 'humanizer.mag')
-_DEFAULTS = {'drums_rnn': DEFAULT_BUNDLE, 'humanizer': DEFAULT_HUMANIZER}
 _KIND_NAMES = {'drums_rnn': 'a Drums RNN model', 'humanizer': 'a humanizer'}
 
 
@@ -82,7 +81,7 @@ def load_model(source=None, config=None, hparams=None, kind='drums_rnn') -> Load
   """
   overrides = dict(hparams or {})
   if source is None:
-    default = _DEFAULTS[kind]
+    default = DEFAULT_BUNDLE if kind == 'drums_rnn' else DEFAULT_HUMANIZER  # read now: tests move them
     if not os.path.isfile(default):
       raise DrumsRnnError('no model given (a run directory, a checkpoint or a .mag bundle), and the '
                           f'shipped model {default} is missing')

@@ -3,15 +3,20 @@
 `plot_drum_track` draws a drum-machine style piano roll: one row per drum
 class (bass drum at the bottom, cymbals at the top), one column per step,
 bar lines dark, beat lines light, and the primer region shaded so a
-generated continuation can be told from its prompt at a glance.
+generated continuation can be told from its prompt at a glance. Given a
+humanized track's velocities and offsets, each hit's bar grows and darkens
+with its velocity (accents tall and strong, ghost notes short and pale) and
+sits shifted from its step by its timing offset (a thin tick marks the grid).
 
 Figures are built with matplotlib's object API on an Agg canvas (no pyplot,
 no global backend switch, no display needed) and written atomically.
 """
 
 import numpy as np
+from matplotlib import colors as mcolors
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from drums_rnn import files
 from drums_rnn import metrics
@@ -29,7 +34,7 @@ def _save(fig, path, dpi):
 
 
 def plot_drum_track(pattern, path, steps_per_bar=16, steps_per_beat=4, primer_steps=0,
-                    title=None, dpi=100, num_drum_types=9):
+                    title=None, dpi=100, num_drum_types=9, velocities=None, offsets=None):
   """Writes a PNG piano roll of a drum track.
 
   Args:
@@ -68,12 +73,22 @@ def plot_drum_track(pattern, path, steps_per_bar=16, steps_per_beat=4, primer_st
   for y in range(num_classes + 1):
     ax.axhline(y, color='#eeeeee', lw=0.5, zorder=1)
   # Hits: one broken_barh call per drum class.
+  velocities = None if velocities is None else np.asarray(velocities, np.float64)
+  offsets = np.zeros(grid.shape) if offsets is None else np.asarray(offsets, np.float64)
   for row in range(num_classes):
     hit_steps = np.nonzero(grid[:, row])[0]
-    if hit_steps.size:
-      colour = _CLASS_COLOURS[row % len(_CLASS_COLOURS)] if num_classes > 1 else '#333333'
+    if not hit_steps.size:
+      continue
+    colour = _CLASS_COLOURS[row % len(_CLASS_COLOURS)] if num_classes > 1 else '#333333'
+    if velocities is None:
       ax.broken_barh([(s + 0.08, 0.84) for s in hit_steps], (row + 0.12, 0.76),
                      facecolors=colour, edgecolors='none', zorder=2)
+      continue
+    level = np.clip(velocities[hit_steps, row] / 127.0, 0.0, 1.0)
+    shades = [mcolors.to_rgba(colour, 0.25 + 0.75 * v) for v in level]
+    for s, v, off, shade in zip(hit_steps, level, offsets[hit_steps, row], shades):
+      ax.add_patch(_bar(s + off + 0.12, row + 0.1, 0.76, 0.08 + 0.72 * v, shade))
+    ax.vlines(hit_steps + 0.5, row + 0.04, row + 0.1, colors='#777777', lw=0.6, zorder=3)
 
   ax.set_xlim(0, steps)
   ax.set_ylim(0, num_classes + (0.35 if primer_steps > 0 else 0))
@@ -90,6 +105,10 @@ def plot_drum_track(pattern, path, steps_per_bar=16, steps_per_beat=4, primer_st
     title = f'{steps} steps ({steps / steps_per_bar:g} bars)'
   ax.set_title(title, fontsize=9, loc='left')
   return _save(fig, path, dpi)
+
+
+def _bar(x, y, width, height, colour):
+  return Rectangle((x, y), width, height, facecolor=colour, edgecolor='none', zorder=2)
 
 
 def plot_distance_distributions(comparison, path, reference_label='reference',

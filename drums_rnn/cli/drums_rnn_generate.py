@@ -12,6 +12,12 @@ Examples:
   drums_rnn_generate --bundle_file=drum_kit.mag --output_dir=/tmp/drums_rnn/generated
   drums_rnn_generate --run_dir=/tmp/drums_rnn/logdir/run1 --save_generator_bundle \\
     --bundle_file=/tmp/drum_kit.mag --bundle_description="trained on my grooves"
+  drums_rnn_generate --humanize --plot --output_dir=/tmp/drums_rnn/generated
+  drums_rnn_generate --primer_midi=groove.mid --regenerate_voices=closed_hihat,open_hihat,ride \\
+    --num_outputs=4 --output_dir=/tmp/drums_rnn/new_hats
+
+--humanize and --regenerate_voices are ours, not Magenta's; without them the
+outputs are Magenta-compatible as before.
 """
 
 from absl import flags
@@ -47,6 +53,15 @@ flags.DEFINE_integer('beam_size', 1, 'Beam search: sequences kept per output.')
 flags.DEFINE_integer('branch_factor', 1, 'Beam search: branches per kept sequence at each iteration.')
 flags.DEFINE_integer('steps_per_iteration', 1, 'Beam search: steps sampled per iteration.')
 flags.DEFINE_integer('velocity', 100, 'MIDI velocity of the written notes.')
+flags.DEFINE_list('regenerate_voices', [], 'Voices to write anew over the others of the primer, e.g. '
+                  'closed_hihat,open_hihat,ride (of bass_drum, snare, closed_hihat, open_hihat, low_tom, '
+                  'mid_tom, high_tom, crash, ride). The primer (--primer_midi or --primer_drums) is then the '
+                  'whole track: its other voices are kept, its first step whole; outputs are as long as it.')
+flags.DEFINE_boolean('humanize', False, 'Humanize the outputs with the shipped humanizer (or '
+                     '--humanizer_file): every hit gets a velocity and a timing offset. The level is '
+                     '--velocity when given, else a typical one.')
+flags.DEFINE_string('humanizer_file', None, 'With --humanize: a humanizer .mag, run dir or checkpoint '
+                    'instead of the shipped one.')
 flags.DEFINE_boolean('plot', False, 'Also write a drum-grid PNG beside each MIDI file (primer shaded).')
 
 
@@ -83,12 +98,27 @@ def main(argv):
     return 0
   from drums_rnn import generation  # pylint: disable=import-outside-toplevel
   from drums_rnn import primers  # pylint: disable=import-outside-toplevel
+  voices = FLAGS.regenerate_voices
+  if voices:
+    generation.voice_mask(voices)  # unknown names fail before anything is read
+    if not (FLAGS.primer_midi or FLAGS.primer_drums):
+      raise DrumsRnnError('--regenerate_voices needs the track to keep: give --primer_midi or --primer_drums')
   events, qpm = primers.resolve_primer(loaded.config, FLAGS.primer_drums, FLAGS.primer_midi, FLAGS.qpm)
+  if voices and FLAGS['num_steps'].present and FLAGS.num_steps != len(events):
+    logging.warning('--num_steps=%d ignored: regenerated tracks are as long as the primer (%d steps)',
+                    FLAGS.num_steps, len(events))
+  humanizer = None
+  if FLAGS.humanize:
+    from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
+    humanizer = humanize.load_humanizer(FLAGS.humanizer_file)
+  elif FLAGS.humanizer_file:
+    raise DrumsRnnError('--humanizer_file needs --humanize')
   generation.generate_to_midi(
       loaded.config, loaded.model, FLAGS.output_dir, events, num_outputs=FLAGS.num_outputs,
       num_steps=FLAGS.num_steps, qpm=qpm, temperature=FLAGS.temperature, beam_size=FLAGS.beam_size,
       branch_factor=FLAGS.branch_factor, steps_per_iteration=FLAGS.steps_per_iteration, seed=FLAGS.seed,
-      velocity=FLAGS.velocity, plot=FLAGS.plot)
+      velocity=FLAGS.velocity, plot=FLAGS.plot, voices=voices, humanizer=humanizer,
+      humanize_level=FLAGS.velocity if FLAGS['velocity'].present else None)
   return 0
 
 
