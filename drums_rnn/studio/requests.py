@@ -1,0 +1,162 @@
+"""Checking what the studio page sends: one clear message per bad value.
+
+The page is not the only client (curl, scripts, a stale tab after a server
+upgrade), so every field of every request body is checked here before it
+reaches the model: a wrong value answers HTTP 400 with a message naming the
+field and what it should be, never a traceback or a 500. JSON's own loose
+spots are closed too: `true` is not an integer here (Python's bool is an
+int), NaN and Infinity (which Python's json module accepts) fail every range
+check, and floats are not accepted where an integer is meant.
+
+Grids are lists of steps, each a list of 9 ints 0/1 in the order of
+`encoding.DRUM_VOICE_NAMES`; a grid has 16 steps per bar and 1..MAX_BARS
+bars.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from drums_rnn.encoding import DRUM_VOICE_NAMES
+
+STEPS_PER_BAR = 16
+MAX_BARS = 8
+NUM_VOICES = len(DRUM_VOICE_NAMES)
+MAX_SEED = 2 ** 63 - 1  # the sampler uses 63 bits of the seed
+MIN_QPM, MAX_QPM = 20.0, 300.0
+MAX_TEMPERATURE = 5.0
+MAX_SWING = 0.5
+_MISSING = object()
+
+
+class RequestError(Exception):
+  """A bad request: the message is what the client is told (HTTP 400)."""
+
+
+def body_of(request):
+  """The JSON object of a Flask request, or RequestError (the content type is not required)."""
+  data = request.get_json(force=True, silent=True)
+  if data is None:
+    raise RequestError('the request body must be JSON (an object such as {"grid": [...]})')
+  if not isinstance(data, dict):
+    raise RequestError(f'the request body must be a JSON object, got {type(data).__name__}')
+  return data
+
+
+def _get(body, name, default):
+  value = body.get(name, _MISSING)
+  if value is _MISSING or value is None:
+    if default is _MISSING:
+      raise RequestError(f'missing field "{name}"')
+    return default
+  return value
+
+
+def _is_int(value):
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def grid(body, name='grid'):
+  """[T, 9] bool from a list of T steps of 9 ints 0/1; T = bars * 16, 1 <= bars <= MAX_BARS."""
+  value = _get(body, name, _MISSING)
+  if not isinstance(value, list):
+    raise RequestError(f'"{name}" must be a list of steps, each a list of {NUM_VOICES} 0/1 values')
+  steps = len(value)
+  if steps % STEPS_PER_BAR or not 1 <= steps // STEPS_PER_BAR <= MAX_BARS:
+    raise RequestError(f'"{name}" must have {STEPS_PER_BAR} steps per bar and 1 to {MAX_BARS} bars '
+                       f'({STEPS_PER_BAR} to {STEPS_PER_BAR * MAX_BARS} steps), got {steps} steps')
+  for t, step in enumerate(value):
+    if not isinstance(step, list) or len(step) != NUM_VOICES:
+      raise RequestError(f'"{name}" step {t} must be a list of {NUM_VOICES} 0/1 values (one per voice: '
+                         f'{", ".join(DRUM_VOICE_NAMES)})')
+    for v in step:
+      if not _is_int(v) or v not in (0, 1):
+        raise RequestError(f'"{name}" step {t} must hold only 0 or 1, got {v!r}')
+  return np.array(value, bool).reshape(steps, NUM_VOICES)
+
+
+def matrix(body, name, num_steps, low, high, integer):
+  """An optional [num_steps, 9] array of numbers in [low, high] (None when absent)."""
+  value = body.get(name)
+  if value is None:
+    return None
+  kind = 'ints' if integer else 'numbers'
+  if (not isinstance(value, list) or len(value) != num_steps
+      or not all(isinstance(s, list) and len(s) == NUM_VOICES for s in value)):
+    raise RequestError(f'"{name}" must be {num_steps} steps of {NUM_VOICES} {kind}, like the grid')
+  check = _is_int if integer else _is_number
+  for t, step in enumerate(value):
+    for v in step:
+      if not check(v) or not low <= v <= high:
+        raise RequestError(f'"{name}" step {t} holds {v!r}: each value must be {kind} in '
+                           f'[{low}, {high}]')
+  return np.array(value, np.int64 if integer else np.float64)
+
+
+def number(body, name, default=_MISSING, low=None, high=None, low_open=False):
+  """A float field in [low, high] ((low, high] with low_open)."""
+  value = _get(body, name, default)
+  if not _is_number(value) or not math.isfinite(value):
+    raise RequestError(f'"{name}" must be a number, got {value!r}')
+  too_low = low is not None and (value <= low if low_open else value < low)
+  if too_low or (high is not None and value > high):
+    opening = '(' if low_open else '['
+    raise RequestError(f'"{name}" must be in {opening}{low}, {high}], got {value!r}')
+  return float(value)
+
+
+def integer(body, name, default=_MISSING, low=None, high=None):
+  """An int field in [low, high]."""
+  value = _get(body, name, default)
+  if not _is_int(value):
+    raise RequestError(f'"{name}" must be an integer, got {value!r}')
+  if (low is not None and value < low) or (high is not None and value > high):
+    raise RequestError(f'"{name}" must be in {low}..{high}, got {value!r}')
+  return value
+
+
+def boolean(body, name, default=False):
+  value = _get(body, name, default)
+  if not isinstance(value, bool):
+    raise RequestError(f'"{name}" must be true or false, got {value!r}')
+  return value
+
+
+def seed(body):
+  """The "seed" field (0..2**63-1); absent or null: a fresh random one, returned to the client."""
+  value = body.get('seed')
+  if value is None:
+    return int.from_bytes(os.urandom(4), 'little')
+  return integer(body, 'seed', low=0, high=MAX_SEED)
+
+
+def temperature(body):
+  return number(body, 'temperature', 1.0, 0.0, MAX_TEMPERATURE, low_open=True)
+
+
+def qpm(body):
+  return number(body, 'qpm', 120.0, MIN_QPM, MAX_QPM)
+
+
+def seed_step(body, num_steps, default=_MISSING):
+  """Where generation starts: steps before it are kept (1..num_steps-1)."""
+  return integer(body, 'seed_step', default, 1, num_steps - 1)
+
+
+def voices(body):
+  """Voice names from DRUM_VOICE_NAMES (at least one), deduplicated in the given order."""
+  value = _get(body, 'voices', _MISSING)
+  if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    raise RequestError('"voices" must be a list of voice names: ' + ', '.join(DRUM_VOICE_NAMES))
+  if not value:
+    raise RequestError('"voices" is empty: choose at least one of ' + ', '.join(DRUM_VOICE_NAMES))
+  unknown = [v for v in value if v not in DRUM_VOICE_NAMES]
+  if unknown:
+    raise RequestError(f'unknown voice {unknown[0]!r} in "voices": choose from '
+                       + ', '.join(DRUM_VOICE_NAMES))
+  return list(dict.fromkeys(value))

@@ -1,0 +1,101 @@
+"""Takes the README's picture of drums_rnn_studio: docs/studio.png.
+
+Starts the studio (the shipped model and humanizer) on a free local port
+in a thread, opens the page in headless Chromium (Debian's chromium and
+chromedriver; Selenium is told where they are, so it downloads nothing),
+switches Humanize on, generates from the page's starter primer with a fixed
+seed, ticks the Open hat row, and saves a screenshot.
+
+Usage: python scripts/studio_screenshot.py [--output=docs/studio.png] [--seed=7] [--bars=4] [--width=1400]
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+os.environ.setdefault('SE_OFFLINE', 'true')  # Selenium Manager: never download a driver
+os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
+
+from drums_rnn import runtime  # noqa: E402
+
+CHROME_ARGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+               '--disable-background-networking', '--disable-component-update', '--disable-sync',
+               '--no-first-run', '--autoplay-policy=no-user-gesture-required', '--hide-scrollbars')
+
+
+def start_server(humanize=True):
+  """(server, url): the studio on a free port of 127.0.0.1, served from a daemon thread."""
+  from werkzeug import serving  # pylint: disable=import-outside-toplevel
+  from drums_rnn import humanize as humanize_lib  # pylint: disable=import-outside-toplevel
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel
+  from drums_rnn.studio import app as studio_app  # pylint: disable=import-outside-toplevel
+  humanizer = humanize_lib.load_humanizer(None) if humanize else None
+  app = studio_app.create_app(loading.load_model(None), humanizer)
+  server = serving.make_server('127.0.0.1', 0, app, threaded=True)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  return server, f'http://127.0.0.1:{server.server_port}/'
+
+
+def chrome(width, height, profile_dir):
+  from selenium import webdriver  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.chrome.service import Service  # pylint: disable=import-outside-toplevel
+  options = webdriver.ChromeOptions()
+  options.binary_location = shutil.which('chromium') or '/usr/bin/chromium'
+  for arg in CHROME_ARGS:
+    options.add_argument(arg)
+  options.add_argument(f'--window-size={width},{height}')
+  options.add_argument(f'--user-data-dir={profile_dir}')
+  return webdriver.Chrome(service=Service(executable_path=shutil.which('chromedriver')), options=options)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--output', default=os.path.join(REPO_ROOT, 'docs', 'studio.png'))
+  parser.add_argument('--seed', type=int, default=7)
+  parser.add_argument('--bars', type=int, default=4)
+  parser.add_argument('--width', type=int, default=1400)
+  args = parser.parse_args()
+  runtime.configure_process()
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
+  server, url = start_server()
+  with tempfile.TemporaryDirectory() as profile:
+    driver = chrome(args.width, 800, profile)
+    try:
+      driver.get(url)
+      wait = WebDriverWait(driver, 30)
+      wait.until(lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-state') == 'ready')
+      if args.bars != 2:
+        Select(driver.find_element(By.ID, 'bars')).select_by_value(str(args.bars))
+      driver.find_element(By.ID, 'lock-seed').click()
+      seed = driver.find_element(By.ID, 'seed')
+      seed.clear()
+      seed.send_keys(str(args.seed))
+      driver.find_element(By.CSS_SELECTOR, '.switch .slider').click()  # Humanize on
+      wait.until(lambda d: 'humanized' in d.find_element(By.ID, 'status').text)
+      driver.find_element(By.ID, 'generate').click()
+      wait.until(lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-results') == '1')
+      driver.find_elements(By.CSS_SELECTOR, '.rowcheck')[3].click()  # Open hat ticked
+      errors = driver.find_elements(By.CSS_SELECTOR, '#status.error')
+      if errors:
+        raise SystemExit(f'the page shows an error: {errors[0].text}')
+      # The window, resized so that the viewport holds the whole page and no more.
+      chrome_height = driver.execute_script('return window.outerHeight - window.innerHeight')
+      page_height = driver.execute_script('return Math.ceil(document.body.getBoundingClientRect().bottom)')
+      driver.set_window_size(args.width, page_height + chrome_height)
+      os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+      driver.save_screenshot(args.output)
+      print(f'wrote {args.output} ({driver.find_element(By.ID, "result").text})')
+    finally:
+      driver.quit()
+      server.shutdown()
+
+
+if __name__ == '__main__':
+  main()

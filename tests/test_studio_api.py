@@ -1,0 +1,479 @@
+"""drums_rnn_studio's JSON API through Flask's test client, with the shipped model and humanizer.
+
+The model is loaded and the app warmed once for the module. What is checked:
+each endpoint's answer (shapes, kept primer and rows, seeds that repeat and
+differ, velocities and offsets in range, MIDI that parses back to the right
+drum notes), every kind of bad request answering 400 with a JSON message,
+unexpected failures answering 500 in JSON without stopping the app, no
+retracing of the compiled sampler or humanizer whatever the requests, and
+concurrent requests giving the results of serial ones. The command itself:
+a taken port and bad flags are one `error:` line and exit 2; Ctrl-C stops a
+serving studio with exit 0.
+"""
+
+import concurrent.futures
+import io
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import mido
+import note_seq
+import numpy as np
+import pytest
+
+from drums_rnn import encoding
+from drums_rnn import humanize
+from drums_rnn import loading
+from drums_rnn.studio import app as studio_app
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VOICES = list(encoding.DRUM_VOICE_NAMES)
+T2 = 32  # steps of a 2-bar grid
+
+
+@pytest.fixture(scope='module')
+def loaded():
+  return loading.load_model(None)
+
+
+@pytest.fixture(scope='module')
+def app(loaded):
+  return studio_app.create_app(loaded, humanize.load_humanizer(None))
+
+
+@pytest.fixture(scope='module')
+def client(app):
+  return app.test_client()
+
+
+@pytest.fixture(scope='module')
+def plain_client(loaded):
+  """An app without a humanizer (never samples in these tests, so not warmed)."""
+  return studio_app.create_app(loaded, None, warm=False).test_client()
+
+
+def rock_primer(steps=T2, bars_of_beat=1):
+  """Kick on 1 and 3, snare on 2 and 4, closed hats on 8ths, for `bars_of_beat` bars; silence after."""
+  grid = [[0] * 9 for _ in range(steps)]
+  for t in range(16 * bars_of_beat):
+    grid[t][0] = int(t % 8 == 0)
+    grid[t][1] = int(t % 8 == 4)
+    grid[t][2] = int(t % 2 == 0)
+  return grid
+
+
+def post(client, path, body):
+  response = client.post(path, json=body)
+  assert response.status_code == 200, (path, response.get_json())
+  return response.get_json()
+
+
+def generate(client, seed, grid=None, seed_step=16, **extra):
+  body = {'grid': grid or rock_primer(), 'seed_step': seed_step, 'temperature': 1.0, 'seed': seed}
+  body.update(extra)
+  return post(client, '/api/generate', body)
+
+
+# ---------------------------------------------------------------------------------------------
+# The page and the model
+
+
+def test_model_info(client, loaded):
+  info = client.get('/api/model').get_json()
+  assert info['config'] == 'drum_kit'
+  assert info['source'] == loaded.source
+  assert info['voices'] == VOICES
+  assert info['voice_labels'] == list(encoding.DRUM_CLASS_NAMES)
+  assert info['pitches'] == [36, 38, 42, 46, 45, 48, 50, 49, 51]
+  assert info['pitches'] == [min(encoding.DRUM_KIT.class_to_pitches(1 << i)) for i in range(9)]
+  assert (info['steps_per_bar'], info['max_bars'], info['humanizer']) == (16, 8, True)
+  assert info['defaults'] == {'bars': 2, 'temperature': 1.0, 'qpm': 120, 'swing': 0, 'seed_step': 16}
+
+
+def test_model_info_without_humanizer(plain_client):
+  assert plain_client.get('/api/model').get_json()['humanizer'] is False
+
+
+def test_page_and_assets_are_served_and_all_local(client):
+  page = client.get('/')
+  assert page.status_code == 200 and b'<title>drums_rnn studio</title>' in page.data
+  for name, kind in (('app.js', 'javascript'), ('style.css', 'css')):
+    asset = client.get(f'/static/{name}')
+    assert asset.status_code == 200 and kind in asset.content_type
+    assert b'http://' not in asset.data and b'https://' not in asset.data, name
+  assert b'http://' not in page.data and b'https://' not in page.data
+
+
+# ---------------------------------------------------------------------------------------------
+# Generate
+
+
+def test_generate_keeps_the_primer_and_adds_hits_after_the_seed_step(client):
+  primer = rock_primer()
+  result = generate(client, 3, primer)
+  grid = result['grid']
+  assert len(grid) == T2 and all(len(step) == 9 and set(step) <= {0, 1} for step in grid)
+  assert grid[:16] == primer[:16]
+  assert sum(map(sum, grid[16:])) > 0
+  assert result['seed'] == 3
+  assert result['velocities'] is None
+  assert math.isfinite(result['log_likelihood']) and result['log_likelihood'] < 0
+
+
+def test_generate_same_seed_same_result_other_seeds_differ(client):
+  first = generate(client, 11)
+  assert generate(client, 11) == first
+  others = [generate(client, seed)['grid'] for seed in (12, 13, 14)]
+  assert any(other != first['grid'] for other in others)
+  assert all(other[:16] == first['grid'][:16] for other in others)
+
+
+def test_generate_without_a_seed_draws_one_that_repeats(client):
+  body = {'grid': rock_primer(), 'seed_step': 16}
+  drawn = post(client, '/api/generate', body)
+  assert isinstance(drawn['seed'], int) and drawn['seed'] >= 0
+  assert generate(client, drawn['seed'])['grid'] == drawn['grid']
+
+
+def test_generate_from_a_silent_primer_and_a_late_seed_step(client):
+  silent = [[0] * 9 for _ in range(64)]
+  result = generate(client, 5, silent, seed_step=1)
+  assert len(result['grid']) == 64 and result['grid'][0] == [0] * 9
+  late = generate(client, 5, rock_primer(64, 3), seed_step=63)
+  assert late['grid'][:63] == rock_primer(64, 3)[:63]
+
+
+def test_generate_with_humanize_gives_velocities_exactly_where_hits_are(client):
+  result = generate(client, 8, humanize=True, qpm=96)
+  hits = np.array(result['grid'], bool)
+  velocities = np.array(result['velocities'])
+  assert velocities.shape == hits.shape
+  assert (velocities[hits] >= 1).all() and (velocities[hits] <= 127).all()
+  assert (velocities[~hits] == 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Regenerate
+
+
+def test_regenerate_keeps_the_other_rows_and_varies_the_chosen_one(client):
+  source = generate(client, 21, rock_primer(64, 1))['grid']
+  hat = VOICES.index('closed_hihat')
+  grids = []
+  for seed in (1, 2, 3, 4):
+    result = post(client, '/api/regenerate', {'grid': source, 'voices': ['closed_hihat'],
+                                              'seed_step': 16, 'temperature': 1.0, 'seed': seed})
+    grid = np.array(result['grid'])
+    assert result['seed'] == seed and grid.shape == (64, 9)
+    kept = [v for v in range(9) if v != hat]
+    np.testing.assert_array_equal(grid[:, kept], np.array(source)[:, kept])
+    np.testing.assert_array_equal(grid[:16], np.array(source)[:16])
+    grids.append(grid[16:, hat])
+  assert any(not np.array_equal(grids[0], other) for other in grids[1:])
+  again = post(client, '/api/regenerate', {'grid': source, 'voices': ['closed_hihat'],
+                                           'seed_step': 16, 'seed': 1})
+  np.testing.assert_array_equal(np.array(again['grid'])[16:, hat], grids[0])
+
+
+def test_regenerate_defaults_to_keeping_only_the_first_step(client):
+  source = rock_primer(32, 2)
+  result = post(client, '/api/regenerate', {'grid': source, 'voices': ['bass_drum', 'snare'], 'seed': 4})
+  grid = np.array(result['grid'])
+  np.testing.assert_array_equal(grid[0], source[0])
+  np.testing.assert_array_equal(grid[:, 2:], np.array(source)[:, 2:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Humanize
+
+
+def test_humanize_velocities_and_offsets_in_range_where_hits(client):
+  grid = generate(client, 30, rock_primer(64, 1))['grid']
+  hits = np.array(grid, bool)
+  result = post(client, '/api/humanize', {'grid': grid, 'qpm': 110, 'seed': 2})
+  velocities, offsets = np.array(result['velocities']), np.array(result['offsets'])
+  assert result['seed'] == 2
+  assert velocities.shape == offsets.shape == (64, 9)
+  assert velocities.dtype.kind == 'i'
+  assert (velocities[hits] >= 1).all() and (velocities[hits] <= 127).all()
+  assert (velocities[~hits] == 0).all() and (offsets[~hits] == 0).all()
+  assert (offsets >= -0.5).all() and (offsets < 0.5).all()
+  assert len(np.unique(velocities[hits])) > 1
+  assert post(client, '/api/humanize', {'grid': grid, 'qpm': 110, 'seed': 2}) == result
+  flat = post(client, '/api/humanize', {'grid': grid, 'qpm': 110, 'seed': 2, 'strength': 0})
+  assert len(set(np.array(flat['velocities'])[hits].tolist())) == 1
+  assert not np.array(flat['offsets']).any()
+
+
+def test_humanize_without_a_humanizer_is_a_400(plain_client):
+  response = plain_client.post('/api/humanize', json={'grid': rock_primer(), 'qpm': 120, 'seed': 1})
+  assert response.status_code == 400
+  assert response.get_json() == {'error': 'no humanizer loaded'}
+  response = plain_client.post('/api/generate', json={'grid': rock_primer(), 'seed_step': 16,
+                                                      'humanize': True})
+  assert response.status_code == 400 and 'no humanizer' in response.get_json()['error']
+
+
+# ---------------------------------------------------------------------------------------------
+# MIDI
+
+
+def test_midi_has_the_grid_as_drum_notes(client):
+  grid = rock_primer(32, 2)
+  hits = np.array(grid, bool)
+  velocities = np.where(hits, 60, 0)
+  velocities[0, 0] = 0  # a hit that was never humanized: the default velocity
+  velocities[4, 1] = 127
+  offsets = np.zeros((32, 9))
+  offsets[8, 0] = 0.25
+  response = client.post('/api/midi', json={'grid': grid, 'qpm': 120, 'velocities': velocities.tolist(),
+                                            'offsets': offsets.tolist(), 'swing': 0.5})
+  assert response.status_code == 200
+  assert response.mimetype == 'audio/midi'
+  assert response.headers['Content-Disposition'] == 'attachment; filename=drums_rnn_studio.mid'
+  seq = note_seq.midi_to_note_sequence(response.data)
+  assert len(seq.notes) == hits.sum()
+  assert all(n.is_drum for n in seq.notes)
+  channels = {m.channel for m in mido.MidiFile(file=io.BytesIO(response.data)) if m.type == 'note_on'}
+  assert channels == {9}
+  pitches = np.array([36, 38, 42, 46, 45, 48, 50, 49, 51])
+  assert sorted(n.pitch for n in seq.notes) == sorted(pitches[np.nonzero(hits)[1]].tolist())
+  step = 60.0 / 120 / 4
+  by_start = sorted((round(n.start_time / step, 2), n.pitch, n.velocity) for n in seq.notes)
+  assert (0.0, 36, 100) in by_start           # velocity 0 -> 100
+  assert (4.0, 38, 127) in by_start
+  assert (8.25, 36, 60) in by_start            # its offset
+  assert all(s % 2 == 0 for s, _, _ in by_start if s != 8.25)  # even 16ths: no swing, all hits even here
+  assert seq.tempos[0].qpm == pytest.approx(120)
+
+
+def test_midi_swing_delays_odd_sixteenths_and_velocity_defaults_to_100(client):
+  grid = [[0] * 9 for _ in range(16)]
+  grid[0][2] = grid[1][2] = grid[3][2] = 1
+  data = client.post('/api/midi', json={'grid': grid, 'qpm': 100, 'swing': 0.3}).data
+  seq = note_seq.midi_to_note_sequence(data)
+  step = 60.0 / 100 / 4
+  starts = sorted(n.start_time / step for n in seq.notes)
+  assert starts == pytest.approx([0.0, 1.3, 3.3], abs=0.01)
+  assert {n.velocity for n in seq.notes} == {100} and {n.pitch for n in seq.notes} == {42}
+
+
+def test_midi_round_trips_through_the_package_reader(client, tmp_path):
+  from drums_rnn import midi  # pylint: disable=import-outside-toplevel
+  path = tmp_path / 'out.mid'
+  path.write_bytes(client.post('/api/midi', json={'grid': rock_primer(), 'qpm': 140}).data)
+  seq = midi.read_midi(str(path))
+  assert len(seq.notes) == np.array(rock_primer(), bool).sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad requests: 400 with one clear message
+
+
+def _grid(steps, value=0):
+  return [[value] * 9 for _ in range(steps)]
+
+
+def _broken_step(grid, t, step):
+  grid = [list(s) for s in grid]
+  grid[t] = step
+  return grid
+
+
+GOOD = {'grid': _grid(32), 'seed_step': 16, 'temperature': 1.0, 'seed': 1}
+BAD_REQUESTS = [
+    ('/api/generate', 'this is not json', 'must be JSON'),
+    ('/api/generate', '[1, 2, 3]', 'must be a JSON object'),
+    ('/api/generate', '{"grid": [[0,0,0,0,0,0,0,0,0]], "seed_step": 1, "temperature": NaN}', 'steps'),
+    ('/api/generate', dict(GOOD, grid=None), 'missing field "grid"'),
+    ('/api/generate', {k: v for k, v in GOOD.items() if k != 'seed_step'}, 'missing field "seed_step"'),
+    ('/api/generate', dict(GOOD, grid=[]), 'got 0 steps'),
+    ('/api/generate', dict(GOOD, grid=_grid(9 * 16)), 'got 144 steps'),
+    ('/api/generate', dict(GOOD, grid=_grid(20)), 'got 20 steps'),
+    ('/api/generate', dict(GOOD, grid='x' * 32), 'must be a list of steps'),
+    ('/api/generate', dict(GOOD, grid=_broken_step(_grid(32), 3, [0] * 8)), 'step 3 must be a list of 9'),
+    ('/api/generate', dict(GOOD, grid=_broken_step(_grid(32), 5, [2] + [0] * 8)),
+     'step 5 must hold only 0 or 1'),
+    ('/api/generate', dict(GOOD, grid=_broken_step(_grid(32), 5, [True] + [0] * 8)), 'only 0 or 1'),
+    ('/api/generate', dict(GOOD, grid=_broken_step(_grid(32), 5, 7)), 'step 5'),
+    ('/api/generate', dict(GOOD, temperature=0), '"temperature" must be in (0.0, 5.0]'),
+    ('/api/generate', dict(GOOD, temperature=-1), '"temperature"'),
+    ('/api/generate', dict(GOOD, temperature=5.01), '"temperature"'),
+    ('/api/generate', dict(GOOD, temperature='hot'), '"temperature" must be a number'),
+    ('/api/generate', dict(GOOD, seed='x'), '"seed" must be an integer'),
+    ('/api/generate', dict(GOOD, seed=1.5), '"seed" must be an integer'),
+    ('/api/generate', dict(GOOD, seed=True), '"seed" must be an integer'),
+    ('/api/generate', dict(GOOD, seed=-1), '"seed" must be in'),
+    ('/api/generate', dict(GOOD, seed=2 ** 64), '"seed" must be in'),
+    ('/api/generate', dict(GOOD, seed_step=0), '"seed_step" must be in 1..31'),
+    ('/api/generate', dict(GOOD, seed_step=32), '"seed_step" must be in 1..31'),
+    ('/api/generate', dict(GOOD, seed_step=3.0), '"seed_step" must be an integer'),
+    ('/api/generate', dict(GOOD, qpm=10), '"qpm"'),
+    ('/api/generate', dict(GOOD, qpm=301), '"qpm"'),
+    ('/api/generate', dict(GOOD, humanize='yes'), '"humanize" must be true or false'),
+    ('/api/regenerate', dict(GOOD), 'missing field "voices"'),
+    ('/api/regenerate', dict(GOOD, voices=[]), '"voices" is empty'),
+    ('/api/regenerate', dict(GOOD, voices=['snare', 'cowbell']), "unknown voice 'cowbell'"),
+    ('/api/regenerate', dict(GOOD, voices='snare'), '"voices" must be a list'),
+    ('/api/regenerate', dict(GOOD, voices=[1]), '"voices" must be a list'),
+    ('/api/regenerate', dict(GOOD, voices=['snare'], seed_step=40), '"seed_step" must be in 1..31'),
+    ('/api/humanize', {'grid': _grid(32), 'qpm': 0}, '"qpm" must be in [20.0, 300.0]'),
+    ('/api/humanize', {'grid': _grid(32), 'strength': 1.5}, '"strength" must be in [0.0, 1.0]'),
+    ('/api/humanize', {'grid': _grid(32), 'temperature': 0}, '"temperature"'),
+    ('/api/humanize', {'grid': _grid(17)}, 'got 17 steps'),
+    ('/api/midi', {'qpm': 120}, 'missing field "grid"'),
+    ('/api/midi', {'grid': _grid(16), 'velocities': _grid(32)}, '"velocities" must be 16 steps of 9 ints'),
+    ('/api/midi', {'grid': _grid(16), 'velocities': _grid(16, 128)}, '"velocities" step 0 holds 128'),
+    ('/api/midi', {'grid': _grid(16), 'velocities': _grid(16, 1.5)}, 'ints in [0, 127]'),
+    ('/api/midi', {'grid': _grid(16), 'offsets': _grid(16, 0.7)}, '"offsets" step 0 holds 0.7'),
+    ('/api/midi', {'grid': _grid(16), 'swing': 0.6}, '"swing" must be in [0.0, 0.5]'),
+    ('/api/midi', {'grid': _grid(16), 'qpm': 'fast'}, '"qpm" must be a number'),
+]
+
+
+@pytest.mark.parametrize('path, body, message', BAD_REQUESTS,
+                         ids=[f'{i}-{m[:28]}' for i, (_, _, m) in enumerate(BAD_REQUESTS)])
+def test_bad_requests_are_400_with_a_clear_message(client, path, body, message):
+  if isinstance(body, str):
+    response = client.post(path, data=body, content_type='application/json')
+  else:
+    response = client.post(path, json=body)
+  assert response.status_code == 400
+  assert response.is_json
+  error = response.get_json()['error']
+  assert message in error, error
+
+
+def test_nan_temperature_is_refused(client):
+  body = '{"grid": %s, "seed_step": 16, "temperature": NaN}' % json.dumps(_grid(32))
+  response = client.post('/api/generate', data=body, content_type='application/json')
+  assert response.status_code == 400 and '"temperature" must be a number' in response.get_json()['error']
+
+
+def test_wrong_method_and_unknown_path_answer_json(client):
+  wrong = client.get('/api/generate')
+  assert wrong.status_code == 405 and 'Method Not Allowed' in wrong.get_json()['error']
+  missing = client.get('/api/nothing')
+  assert missing.status_code == 404 and 'Not Found' in missing.get_json()['error']
+
+
+def test_an_unexpected_failure_is_a_json_500_and_the_app_keeps_serving(app, client, monkeypatch):
+  studio = app.extensions[studio_app.EXTENSION]
+
+  def broken(*args, **kwargs):
+    raise RuntimeError('the sampler fell over')
+
+  monkeypatch.setattr(studio, 'generate', broken)
+  response = client.post('/api/generate', json=GOOD)
+  assert response.status_code == 500
+  assert response.get_json() == {'error': 'internal error: RuntimeError: the sampler fell over'}
+  monkeypatch.undo()
+  assert client.post('/api/generate', json=GOOD).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# No retracing; concurrency
+
+
+def test_requests_never_retrace_the_sampler_or_the_humanizer(app, client):
+  studio = app.extensions[studio_app.EXTENSION]
+  sampler_traces = studio.sampler._run.experimental_get_tracing_count()
+  humanizer_traces = studio.humanizer._run.experimental_get_tracing_count()
+  assert sampler_traces == 1 and humanizer_traces == 1  # traced once, at start-up
+  for bars in range(1, 9):
+    steps = 16 * bars
+    grid = rock_primer(steps, 1)
+    seed_step = 1 + (5 * bars) % (steps - 1)
+    result = generate(client, bars, grid, seed_step=seed_step, temperature=0.25 * bars, humanize=True)
+    post(client, '/api/regenerate', {'grid': result['grid'], 'voices': VOICES[:bars],
+                                     'seed_step': seed_step, 'seed': bars})
+    post(client, '/api/humanize', {'grid': result['grid'], 'qpm': 60 + 20 * bars, 'seed': bars,
+                                   'strength': bars / 8})
+  assert studio.sampler._run.experimental_get_tracing_count() == sampler_traces
+  assert studio.humanizer._run.experimental_get_tracing_count() == humanizer_traces
+
+
+def test_concurrent_requests_all_succeed_with_the_serial_results(app):
+  def work(seed):
+    client = app.test_client()
+    out = []
+    for k in range(3):
+      response = client.post('/api/generate', json={'grid': rock_primer(64, 1), 'seed_step': 16,
+                                                    'seed': seed * 10 + k})
+      assert response.status_code == 200
+      out.append(response.get_json()['grid'])
+    response = client.post('/api/regenerate', json={'grid': out[-1], 'voices': ['snare'], 'seed': seed})
+    assert response.status_code == 200
+    out.append(response.get_json()['grid'])
+    return out
+
+  serial = {seed: work(seed) for seed in range(8)}
+  with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    parallel = dict(zip(range(8), pool.map(work, range(8))))
+  assert parallel == serial
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def _run_cli_cases(cases, timeout=240):
+  out = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_studio',
+                        json.dumps(cases)], capture_output=True, text=True, cwd=REPO_ROOT,
+                       timeout=timeout, check=True).stdout
+  return [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+
+
+def test_cli_errors_are_one_line_and_exit_2(tmp_path):
+  with socket.socket() as taken:
+    taken.bind(('127.0.0.1', 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    results = _run_cli_cases([
+        [f'--port={port}'],
+        ['--port=70000'],
+        ['--bundle_file=a.mag', '--run_dir=b'],
+        ['--nohumanize', '--humanizer_file=h.mag'],
+        [f'--bundle_file={tmp_path}/missing.mag', '--port=0'],
+    ])
+  messages = [r['stderr'].strip() for r in results]
+  assert [r['code'] for r in results] == [2] * 5, messages
+  assert all(m.count('\n') == 0 and m.startswith('error: ') for m in messages), messages
+  assert f'cannot serve on 127.0.0.1:{port}: Address already in use' in messages[0]
+  assert '--port must be in 0..65535' in messages[1]
+  assert 'give at most one of --bundle_file, --run_dir' in messages[2]
+  assert '--humanizer_file cannot be combined with --nohumanize' in messages[3]
+  assert 'missing.mag' in messages[4] and 'does not exist' in messages[4]
+
+
+def test_cli_serves_and_ctrl_c_stops_it_with_exit_0():
+  proc = subprocess.Popen([sys.executable, '-m', 'drums_rnn.cli.drums_rnn_studio', '--port=0', '--nohumanize',
+                           '--log=WARN'], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  try:
+    line = proc.stdout.readline()
+    assert line.startswith('drums_rnn_studio: serving the drum_kit model ') and '(Ctrl-C to stop)' in line
+    url = line.split(' at ')[1].split()[0]
+    assert url.startswith('http://127.0.0.1:') and url.endswith('/')
+    with urllib.request.urlopen(url + 'api/model', timeout=30) as response:
+      assert json.load(response)['humanizer'] is False
+    data = json.dumps({'grid': rock_primer(), 'seed_step': 16, 'seed': 1}).encode()
+    request = urllib.request.Request(url + 'api/generate', method='POST', data=data,
+                                     headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(request, timeout=30) as response:
+      assert len(json.load(response)['grid']) == T2
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.communicate()
+  assert proc.returncode == 0, err
+  assert out.strip() == 'drums_rnn_studio: stopped'
+  assert 'error' not in err and 'Traceback' not in err
