@@ -33,9 +33,7 @@ shared_flags.define_log_flag()
 shared_flags.define_seed_flag('Random seed; the same seed humanizes the same files identically.')
 flags.DEFINE_string('input', None, 'A drum MIDI file or a folder of them (searched recursively).')
 flags.DEFINE_string('output_dir', '/tmp/drums_rnn/humanized', 'Where the humanized MIDI files go.')
-flags.DEFINE_string('run_dir', None, 'A humanizer training run directory (newest intact checkpoint).')
-flags.DEFINE_string('checkpoint_file', None, 'A humanizer checkpoint.')
-flags.DEFINE_string('bundle_file', None, 'A humanizer .mag bundle (default: the shipped one).')
+shared_flags.define_model_flags('humanizer')
 flags.DEFINE_float('temperature', 1.0, 'Sampling temperature: < 1 closer to the most likely values.')
 flags.DEFINE_float('strength', 1.0, 'How far to go, 0..1: 0 keeps the timing and gives every hit the '
                    'mean velocity; 1 uses the sampled velocities and offsets as they are.')
@@ -50,13 +48,6 @@ flags.DEFINE_integer('max_files', 0, 'With --evaluate: only the first N test fil
 flags.DEFINE_string('output_json', None, 'With --evaluate: also write the figures as JSON.')
 
 
-def _source():
-  given = [f for f in ('run_dir', 'checkpoint_file', 'bundle_file') if FLAGS[f].value]
-  if len(given) > 1:
-    raise DrumsRnnError(f'give at most one of --{", --".join(given)}')
-  return FLAGS[given[0]].value if given else None
-
-
 def _seed():
   if FLAGS.seed is not None:
     return FLAGS.seed
@@ -67,7 +58,7 @@ def _seed():
 
 def main(argv):
   del argv
-  source = _source()
+  source = shared_flags.model_source()
   if not FLAGS.evaluate and not FLAGS.input:
     raise DrumsRnnError('--input is required: a drum MIDI file or a folder of them')
   if not FLAGS.temperature > 0:

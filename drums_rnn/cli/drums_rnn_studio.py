@@ -27,24 +27,13 @@ from drums_rnn.errors import DrumsRnnError
 FLAGS = flags.FLAGS
 
 shared_flags.define_log_flag()
-flags.DEFINE_string('bundle_file', None, 'A .mag drum_kit bundle (ours or Magenta\'s).')
-flags.DEFINE_string('run_dir', None, 'A training run directory; the newest intact checkpoint in '
-                    'run_dir/train is used.')
-flags.DEFINE_string('checkpoint_file', None, 'A checkpoint (ours, or a Magenta model.ckpt-N).')
+shared_flags.define_model_flags('drum_kit model (ours or Magenta\'s)')
 flags.DEFINE_boolean('humanize', True, 'Load the humanizer, so the page can add velocities and '
                      'timing (--nohumanize: no Humanize switch).')
 flags.DEFINE_string('humanizer_file', None, 'The humanizer (run dir, checkpoint or .mag; default: '
                     'the shipped one).')
 flags.DEFINE_string('host', '127.0.0.1', 'Address to listen on (0.0.0.0: every interface).')
 flags.DEFINE_integer('port', 8080, 'Port to listen on (0: any free port).')
-
-
-def model_source():
-  """The drum model the flags name (None: the shipped one); at most one may be given."""
-  given = [name for name in ('bundle_file', 'run_dir', 'checkpoint_file') if FLAGS[name].value]
-  if len(given) > 1:
-    raise DrumsRnnError(f'give at most one of --{", --".join(given)}')
-  return FLAGS[given[0]].value if given else None
 
 
 def listen(host, port):
@@ -90,7 +79,7 @@ def build_app(source):
 
 def main(argv):
   del argv
-  source = model_source()
+  source = shared_flags.model_source()
   if not 0 <= FLAGS.port <= 65535:
     raise DrumsRnnError(f'--port must be in 0..65535, got {FLAGS.port}')
   if FLAGS.humanizer_file and not FLAGS.humanize:

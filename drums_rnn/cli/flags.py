@@ -7,7 +7,11 @@ flag has one name, one default and one help text everywhere:
   ``--generator_description``, ``--hparams`` (Magenta's config flags, taken by
   create_dataset, train, generate and evaluate);
 * :func:`define_log_flag`: ``--log``;
-* :func:`define_seed_flag`: ``--seed``.
+* :func:`define_seed_flag`: ``--seed``;
+* :func:`define_model_flags`: ``--bundle_file``, ``--run_dir``,
+  ``--checkpoint_file`` (the model to use, for commands that only read one;
+  drums_rnn_generate defines its own, as it can also write a bundle), read
+  by :func:`model_source`.
 
 The command line speaks strings; the library takes objects. :func:`config`
 and :func:`hparams` turn the flag values into a ``DrumsRnnConfig`` and an
@@ -18,6 +22,7 @@ errors naming the key).
 from absl import flags
 
 from drums_rnn import configs
+from drums_rnn.errors import DrumsRnnError
 
 FLAGS = flags.FLAGS
 
@@ -43,6 +48,25 @@ def define_log_flag():
 
 def define_seed_flag(help_text):
   flags.DEFINE_integer('seed', None, help_text)
+
+
+MODEL_FLAGS = ('bundle_file', 'run_dir', 'checkpoint_file')
+
+
+def define_model_flags(what):
+  """The flags naming the `what` (e.g. 'drum_kit model') to load; none given = the shipped one."""
+  flags.DEFINE_string('bundle_file', None, f'A .mag bundle of the {what} (default: the shipped one).')
+  flags.DEFINE_string('run_dir', None, f'A training run directory of the {what}; its newest intact '
+                      'checkpoint in run_dir/train is used.')
+  flags.DEFINE_string('checkpoint_file', None, f'A checkpoint of the {what}.')
+
+
+def model_source():
+  """The path the model flags name (None: the shipped model); at most one of them may be given."""
+  named = [name for name in MODEL_FLAGS if FLAGS[name].value]
+  if len(named) > 1:
+    raise DrumsRnnError(f'give at most one of --{", --".join(named)}')
+  return FLAGS[named[0]].value if named else None
 
 
 def config():
