@@ -234,9 +234,7 @@ def regenerate_voices(model, config, events, voices, primer_steps=1, num_outputs
     raise DrumsRnnError(f'the primer must be 1 to {len(events) - 1} steps of the {len(events)}-step '
                         f'track, got {primer_steps}')
   check_generation_args(primer_steps, num_outputs, len(events), temperature, 1, 1, 1)
-  if seed is None:
-    seed = int.from_bytes(os.urandom(4), 'little')
-    logging.info('sampling seed %d (pass --seed=%d to repeat this run)', seed, seed)
+  seed = resolve_seed(seed)
   fixed_mask = (enc.num_classes - 1) & ~regenerated
   given = enc.classes_from_events(events)
   sampler = sampler or BatchedSampler(model, enc)
@@ -253,12 +251,18 @@ def regenerate_voices(model, config, events, voices, primer_steps=1, num_outputs
   return tracks, scores
 
 
-def _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
-                   branch_factor, steps_per_iteration, seed, sampler=None):
-  """generate_tracks once its arguments are checked."""
+def resolve_seed(seed):
+  """`seed`, or when None a fresh one, logged so that the run can be repeated."""
   if seed is None:
     seed = int.from_bytes(os.urandom(4), 'little')
     logging.info('sampling seed %d (pass --seed=%d to repeat this run)', seed, seed)
+  return seed
+
+
+def _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
+                   branch_factor, steps_per_iteration, seed, sampler=None):
+  """generate_tracks once its arguments are checked."""
+  seed = resolve_seed(seed)
   enc = config.encoding
   primer_classes = enc.classes_from_events(primer_events)
   sampler = sampler or BatchedSampler(model, enc)
@@ -359,9 +363,7 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
   else:
     check_generation_args(len(primer_events), num_outputs, num_steps, temperature, beam_size,
                           branch_factor, steps_per_iteration, qpm, velocity)
-  if seed is None:
-    seed = int.from_bytes(os.urandom(4), 'little')
-    logging.info('sampling seed %d (pass --seed=%d to repeat this run)', seed, seed)
+  seed = resolve_seed(seed)
   files.ensure_dir(output_dir)
   if voices:
     tracks, scores = regenerate_voices(model, config, primer_events, voices, 1, num_outputs,
