@@ -396,17 +396,14 @@ def write_plots(config, tracks, midi_paths, primer_steps):
   from drums_rnn import plotting  # pylint: disable=import-outside-toplevel  (matplotlib: only when asked)
   enc = config.encoding
   spq = config.steps_per_quarter
-  pngs = []
-  try:
-    for track, midi_path in zip(tracks, midi_paths):
-      png = os.path.splitext(midi_path)[0] + '.png'
-      plotting.plot_drum_track(enc.classes_from_events(track), png, steps_per_bar=4 * spq,
-                               steps_per_beat=spq, primer_steps=primer_steps,
-                               title=f'{os.path.basename(midi_path)} ({config.name})',
-                               num_drum_types=enc.num_drum_types)
-      pngs.append(png)
-  except BaseException:
-    files.remove_all(pngs)
-    raise
+  track_of = dict(zip(midi_paths, tracks))
+
+  def draw(midi_path, png):
+    plotting.plot_drum_track(enc.classes_from_events(track_of[midi_path]), png, steps_per_bar=4 * spq,
+                             steps_per_beat=spq, primer_steps=primer_steps,
+                             title=f'{os.path.basename(midi_path)} ({config.name})',
+                             num_drum_types=enc.num_drum_types)
+
+  pngs = plotting.write_beside(midi_paths, draw)
   logging.info('Wrote %d drum-grid PNGs beside them', len(pngs))
   return pngs

@@ -241,17 +241,13 @@ def humanize_files(humanizer, input_path, output_dir, seed=0, temperature=1.0, s
 def write_plots(midi_paths, primer_steps=0):
   """Writes `<name>.png` beside each (humanized) MIDI file: hits by velocity and offset; returns them."""
   from drums_rnn import plotting  # pylint: disable=import-outside-toplevel  (matplotlib: only when asked)
-  pngs = []
-  try:
-    for path in midi_paths:
-      perf, _ = performance_lib.read_performance(midi.read_midi(path))
-      png = os.path.splitext(path)[0] + '.png'
-      plotting.plot_drum_track(perf.hits, png, primer_steps=primer_steps, velocities=perf.velocities,
-                               offsets=perf.offsets, title=f'{os.path.basename(path)} (humanized)')
-      pngs.append(png)
-  except BaseException:
-    files.remove_all(pngs)
-    raise
+
+  def draw(path, png):
+    perf, _ = performance_lib.read_performance(midi.read_midi(path))
+    plotting.plot_drum_track(perf.hits, png, primer_steps=primer_steps, velocities=perf.velocities,
+                             offsets=perf.offsets, title=f'{os.path.basename(path)} (humanized)')
+
+  pngs = plotting.write_beside(midi_paths, draw)
   logging.info('Wrote %d PNGs (velocity and timing) beside them', len(pngs))
   return pngs
 

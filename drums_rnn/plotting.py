@@ -12,6 +12,8 @@ Figures are built with matplotlib's object API on an Agg canvas (no pyplot,
 no global backend switch, no display needed) and written atomically.
 """
 
+import os
+
 import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -24,6 +26,23 @@ from drums_rnn import metrics
 # One colour per drum class, grouped: kick, snare, hats, toms, cymbals.
 _CLASS_COLOURS = ('#d62728', '#1f77b4', '#2ca02c', '#98df8a', '#9467bd', '#b07cc6',
                   '#c5b0d5', '#ff7f0e', '#ffbb78')
+
+
+def write_beside(midi_paths, draw):
+  """Writes `<name>.png` beside each MIDI file by `draw(midi_path, png_path)`; returns the PNGs.
+
+  All or nothing: if one picture fails, the ones already written are removed.
+  """
+  pngs = []
+  try:
+    for path in midi_paths:
+      png = os.path.splitext(path)[0] + '.png'
+      draw(path, png)
+      pngs.append(png)
+  except BaseException:
+    files.remove_all(pngs)
+    raise
+  return pngs
 
 
 def _save(fig, path, dpi):
