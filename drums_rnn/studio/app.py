@@ -73,8 +73,7 @@ class Studio:
 
   def _events(self, hits):
     """Model events (pitch sets per step) of [T, 9] hits."""
-    enc = self.loaded.config.encoding
-    return [enc.class_to_pitches(c) for c in performance.hits_to_classes(hits)]
+    return self.loaded.config.encoding.classes_to_events(performance.hits_to_classes(hits))
 
   def _hits(self, track):
     return performance.classes_to_hits(self.loaded.config.encoding.classes_from_events(track))

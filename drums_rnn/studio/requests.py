@@ -18,9 +18,10 @@ import os
 
 import numpy as np
 
+from drums_rnn import performance
 from drums_rnn.encoding import DRUM_VOICE_NAMES
 
-STEPS_PER_BAR = 16
+STEPS_PER_BAR = performance.STEPS_PER_BAR  # 4/4 in 16ths, as the humanizer and the MIDI written
 MAX_BARS = 8
 NUM_VOICES = len(DRUM_VOICE_NAMES)
 MAX_SEED = 2 ** 63 - 1  # the sampler uses 63 bits of the seed
