@@ -45,9 +45,9 @@ from note_seq import sequences_lib  # noqa: E402
 from note_seq.protobuf import music_pb2  # noqa: E402
 
 from drums_rnn import configs  # noqa: E402
-from drums_rnn import dataset  # noqa: E402
-from drums_rnn import note_sequences  # noqa: E402
-from drums_rnn import tfrecord  # noqa: E402
+from drums_rnn.data import dataset  # noqa: E402
+from drums_rnn.data import note_sequences  # noqa: E402
+from drums_rnn.data import tfrecord  # noqa: E402
 from tests import test_dataset  # noqa: E402
 from tests import test_encoding  # noqa: E402
 from tests import test_extraction  # noqa: E402
@@ -158,11 +158,11 @@ def main():
         f'(outputs identical: {same})')
 
   # Scaling as the command line runs it: a fresh process (workers are forked
-  # from it, see drums_rnn.dataset), pool start-up included.
+  # from it, see drums_rnn.data.dataset), pool start-up included.
   scaling = {}
   for workers in (1, 2):
     snippet = (
-        'import time, sys; from drums_rnn import configs, dataset; t = time.perf_counter(); '
+        'import time, sys; from drums_rnn import configs; from drums_rnn.data import dataset; t = time.perf_counter(); '
         f'dataset.create_dataset(configs.get_config({config.name!r}), {source!r}, '
         f'{os.path.join(work, "cli%d" % workers)!r}, '
         f'eval_ratio=0.0, num_workers={workers}); print(time.perf_counter() - t)')

@@ -34,12 +34,12 @@ import numpy as np  # noqa: E402
 
 from drums_rnn import bundle  # noqa: E402
 from drums_rnn import configs  # noqa: E402
-from drums_rnn import evaluation  # noqa: E402
-from drums_rnn import groove  # noqa: E402
-from drums_rnn import metrics  # noqa: E402
-from drums_rnn import patterns  # noqa: E402
-from drums_rnn import scoring  # noqa: E402
-from drums_rnn.model import DrumsRnnModel  # noqa: E402
+from drums_rnn.measure import comparison as evaluation  # noqa: E402
+from drums_rnn.data import groove  # noqa: E402
+from drums_rnn.measure import features as metrics  # noqa: E402
+from drums_rnn.measure import patterns  # noqa: E402
+from drums_rnn.measure import scoring  # noqa: E402
+from drums_rnn.language_model.model import DrumsRnnModel  # noqa: E402
 
 PEER_PYTHON = os.path.expanduser('~/.magenta-peer/venv/bin/python')
 DEFAULT_GROOVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared',

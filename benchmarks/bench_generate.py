@@ -36,8 +36,8 @@ import tensorflow as tf  # noqa: E402
 
 from drums_rnn import bundle  # noqa: E402
 from drums_rnn import configs  # noqa: E402
-from drums_rnn import generation  # noqa: E402
-from drums_rnn.model import DrumsRnnModel  # noqa: E402
+from drums_rnn.language_model import generation  # noqa: E402
+from drums_rnn.language_model.model import DrumsRnnModel  # noqa: E402
 
 PEER = os.path.expanduser('~/.magenta-peer/venv/bin/drums_rnn_generate')
 

@@ -20,9 +20,9 @@ os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from drums_rnn import humanize  # noqa: E402
-from drums_rnn import humanizer_data as data  # noqa: E402
-from drums_rnn import performance  # noqa: E402
+from drums_rnn.humanizer import humanize  # noqa: E402
+from drums_rnn.humanizer import data  # noqa: E402
+from drums_rnn.humanizer import performance  # noqa: E402
 
 TARGET_S = 0.5
 

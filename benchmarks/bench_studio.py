@@ -31,7 +31,7 @@ runtime.import_tensorflow()
 import numpy as np  # noqa: E402
 from werkzeug import serving  # noqa: E402
 
-from drums_rnn import humanize  # noqa: E402
+from drums_rnn.humanizer import humanize  # noqa: E402
 from drums_rnn import loading  # noqa: E402
 from drums_rnn.studio import app as studio_app  # noqa: E402
 

@@ -45,9 +45,9 @@ runtime.configure_process()  # as the commands run: before TensorFlow starts
 import tensorflow as tf  # noqa: E402
 
 from drums_rnn import configs  # noqa: E402
-from drums_rnn import sequence_example  # noqa: E402
-from drums_rnn import input_pipeline  # noqa: E402
-from drums_rnn import trainer as trainer_lib  # noqa: E402
+from drums_rnn.data import sequence_example  # noqa: E402
+from drums_rnn.training import input_pipeline  # noqa: E402
+from drums_rnn.training import trainer as trainer_lib  # noqa: E402
 
 POOL_BATCHES = 200
 SETTINGS = {
@@ -59,7 +59,7 @@ SETTINGS = {
 def encode_groove(path, num_files):
   """Writes drum_kit SequenceExamples of Groove 'train' tracks to `path`."""
   import note_seq
-  from drums_rnn import extraction
+  from drums_rnn.data import extraction
   from tests import helpers
   config = configs.get_config('drum_kit')
   count = 0

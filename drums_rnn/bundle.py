@@ -19,7 +19,7 @@ Reading: :func:`read_bundle` parses and checks the proto,
 :func:`bundle_weights` gives its checkpoint's named weights and
 :func:`metagraph_attn_length` the attention length from the graph's state
 shapes (no variable records it). Building the model from them is
-:func:`drums_rnn.checkpoints.model_from_weights`, called by
+:func:`drums_rnn.language_model.magenta_names.model_from_weights`, called by
 :func:`drums_rnn.loading.load_model`.
 """
 
@@ -33,7 +33,7 @@ from absl import logging
 from google.protobuf import message as pb_message
 from note_seq.protobuf import generator_pb2
 
-from drums_rnn import checkpoints
+from drums_rnn.language_model import magenta_names as checkpoints
 from drums_rnn import errors
 from drums_rnn import files
 from drums_rnn.errors import DrumsRnnError
@@ -49,7 +49,7 @@ METAGRAPH_BATCH_SIZE = 1
 
 
 def _graph_model(config, hparams, attention_layout):
-  from drums_rnn.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
+  from drums_rnn.language_model.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
   return DrumsRnnModel.from_config(config, checkpoints.generate_hparams(hparams),
                                    attention_layout=attention_layout)
 
@@ -236,7 +236,7 @@ def make_humanizer_bundle(config, hparams, weights, description=None):
   """A GeneratorBundle of the humanizer: the same container as a drum model's.
 
   Its id is ``humanizer``, its weights a V1 checkpoint under the names of
-  :class:`drums_rnn.humanizer_model.HumanizerModel` and its hparams the
+  :class:`drums_rnn.humanizer.model.HumanizerModel` and its hparams the
   marked line; there is no generate graph (Magenta has no humanizer to run
   one), so Magenta's tools list such a bundle but cannot generate from it.
   """

@@ -83,11 +83,11 @@ class DrumsRnnConfig:
 
 @dataclasses.dataclass(frozen=True)
 class HumanizerConfig:
-  """The humanizer (velocity and timing of every hit; :mod:`drums_rnn.humanizer_model`).
+  """The humanizer (velocity and timing of every hit; :mod:`drums_rnn.humanizer.model`).
 
   It trains with the same commands as the Drums RNN configs
   (``drums_rnn_create_dataset`` / ``drums_rnn_train --config=humanizer``) on
-  its own datasets (:mod:`drums_rnn.humanizer_data`).
+  its own datasets (:mod:`drums_rnn.humanizer.data`).
   """
   name: str
   description: str

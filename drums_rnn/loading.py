@@ -5,12 +5,12 @@
 * a drums_rnn run directory (or its ``train/`` folder): the config and hparams
   saved by training (``drums_rnn_config.json``) and the newest checkpoint that
   reads back whole; a damaged one (a bad ``.index``, a truncated ``.data``) is
-  skipped with a warning naming it (:func:`drums_rnn.run_dir.restore_newest_intact`);
+  skipped with a warning naming it (:func:`drums_rnn.training.run_dir.restore_newest_intact`);
 * one of our checkpoint prefixes (``.../train/model.ckpt-1000``), settings read
   from beside it;
 * a Magenta TF1 training checkpoint (a ``model.ckpt-N`` prefix or V1 file, or
   a folder of them: its ``train/`` folder first), whose variables are mapped
-  by name (:mod:`drums_rnn.checkpoints`); it stores no config, so `config`
+  by name (:mod:`drums_rnn.language_model.magenta_names`); it stores no config, so `config`
   picks one (default drum_kit);
 * a ``.mag`` bundle, ours or Magenta's, in either attention layout
   (:mod:`drums_rnn.bundle`);
@@ -36,9 +36,9 @@ import tensorflow as tf
 from absl import logging
 
 from drums_rnn import bundle as bundle_lib
-from drums_rnn import checkpoints
+from drums_rnn.language_model import magenta_names as checkpoints
 from drums_rnn import configs
-from drums_rnn import run_dir as run_dir_lib
+from drums_rnn.training import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
 
 # The shipped default model, used when no source is given.
@@ -132,9 +132,9 @@ def _looks_like_bundle(path):
 
 def _build(config, hparams):
   if config.kind == 'humanizer':
-    from drums_rnn.humanizer_model import HumanizerModel  # pylint: disable=import-outside-toplevel
+    from drums_rnn.humanizer.model import HumanizerModel  # pylint: disable=import-outside-toplevel
     return HumanizerModel.from_hparams(hparams)
-  from drums_rnn.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
+  from drums_rnn.language_model.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
   return DrumsRnnModel.from_config(config, hparams)
 
 

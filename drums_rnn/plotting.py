@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from drums_rnn import files
-from drums_rnn import metrics
+from drums_rnn.measure import features as metrics
 
 # One colour per drum class, grouped: kick, snare, hats, toms, cymbals.
 _CLASS_COLOURS = ('#d62728', '#1f77b4', '#2ca02c', '#98df8a', '#9467bd', '#b07cc6',
@@ -135,7 +135,7 @@ def plot_distance_distributions(comparison, path, reference_label='reference',
   """Writes a PNG of one feature's distance distributions (Yang & Lerch).
 
   Args:
-    comparison: a :class:`drums_rnn.metrics.FeatureComparison`.
+    comparison: a :class:`drums_rnn.measure.features.FeatureComparison`.
     path: the PNG to write.
     reference_label, evaluated_label: names of the two sets in the legend.
   """

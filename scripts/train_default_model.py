@@ -35,7 +35,7 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import files  # noqa: E402
-from drums_rnn import groove  # noqa: E402
+from drums_rnn.data import groove  # noqa: E402
 from drums_rnn.cli import common  # noqa: E402
 from drums_rnn.errors import DrumsRnnError  # noqa: E402
 
@@ -70,7 +70,7 @@ def _split_dir(groove_dir, work_dir, split):
 
 def _datasets(config, groove_dir, work_dir):
   """The SequenceExample file of each split, made once and kept for later runs."""
-  from drums_rnn import dataset  # pylint: disable=import-outside-toplevel
+  from drums_rnn.data import dataset  # pylint: disable=import-outside-toplevel
   paths = {}
   for split in groove.SPLITS:
     out = os.path.join(work_dir, 'data', split)
@@ -97,8 +97,8 @@ def main(argv):
   data = _datasets(config, FLAGS.groove_dir, FLAGS.work_dir)
   from drums_rnn import bundle  # pylint: disable=import-outside-toplevel  (heavy: TF)
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
-  from drums_rnn import train_metrics  # pylint: disable=import-outside-toplevel
-  from drums_rnn import training  # pylint: disable=import-outside-toplevel
+  from drums_rnn.training import evaluator as train_metrics  # pylint: disable=import-outside-toplevel
+  from drums_rnn.training import loop as training  # pylint: disable=import-outside-toplevel
 
   result = training.train(
       os.path.join(FLAGS.work_dir, 'run'), data['train'], config, overrides,

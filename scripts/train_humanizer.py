@@ -34,7 +34,7 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import files  # noqa: E402
-from drums_rnn import humanizer_data  # noqa: E402
+from drums_rnn.humanizer import data as humanizer_data  # noqa: E402
 from drums_rnn.cli import common  # noqa: E402
 from drums_rnn.errors import DrumsRnnError  # noqa: E402
 
@@ -76,9 +76,9 @@ def main(argv):
   overrides = configs.parse_hparams(FLAGS.hparams, config.hparams())
   data = _datasets(FLAGS.groove_dir, FLAGS.work_dir)
   from drums_rnn import bundle  # pylint: disable=import-outside-toplevel  (heavy: TF)
-  from drums_rnn import humanizer_training  # pylint: disable=import-outside-toplevel
+  from drums_rnn.humanizer import task as humanizer_training  # pylint: disable=import-outside-toplevel
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
-  from drums_rnn import training  # pylint: disable=import-outside-toplevel
+  from drums_rnn.training import loop as training  # pylint: disable=import-outside-toplevel
 
   result = training.train(
       os.path.join(FLAGS.work_dir, 'run'), data['train'], config, overrides,

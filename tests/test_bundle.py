@@ -13,11 +13,11 @@ import tensorflow as tf
 from note_seq.protobuf import generator_pb2
 
 from drums_rnn import bundle
-from drums_rnn import checkpoints
+from drums_rnn.language_model import magenta_names as checkpoints
 from drums_rnn import configs
 from drums_rnn import loading
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.language_model.model import DrumsRnnModel
 from tests.magenta_graph_fixtures import build_magenta_fixtures
 
 SIZES = (8, 6, 5)

@@ -7,7 +7,7 @@ import sys
 
 import note_seq
 
-from drums_rnn import note_sequences
+from drums_rnn.data import note_sequences
 from tests import helpers
 
 

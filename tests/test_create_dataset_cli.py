@@ -7,9 +7,9 @@ import sys
 
 import note_seq
 
-from drums_rnn import dataset
-from drums_rnn import sequence_example
-from drums_rnn import tfrecord
+from drums_rnn.data import dataset
+from drums_rnn.data import sequence_example
+from drums_rnn.data import tfrecord
 from tests import helpers
 
 

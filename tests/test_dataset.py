@@ -17,10 +17,10 @@ import note_seq
 from note_seq import sequences_lib
 
 from drums_rnn import configs
-from drums_rnn import dataset
-from drums_rnn import note_sequences
-from drums_rnn import sequence_example
-from drums_rnn import tfrecord
+from drums_rnn.data import dataset
+from drums_rnn.data import note_sequences
+from drums_rnn.data import sequence_example
+from drums_rnn.data import tfrecord
 from drums_rnn.errors import DrumsRnnError
 from tests import helpers
 from tests import test_encoding

@@ -13,15 +13,15 @@ import pytest
 import tensorflow as tf
 
 from drums_rnn import configs
-from drums_rnn import evaluation
-from drums_rnn import groove
+from drums_rnn.measure import comparison as evaluation
+from drums_rnn.data import groove
 from drums_rnn import loading
 from drums_rnn import midi
-from drums_rnn import patterns
-from drums_rnn import run_dir as run_dir_lib
-from drums_rnn import scoring
+from drums_rnn.measure import patterns
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.measure import scoring
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.language_model.model import DrumsRnnModel
 from tests import helpers
 
 KIT = configs.get_config('drum_kit')

@@ -20,8 +20,8 @@ from note_seq.protobuf import music_pb2
 
 from drums_rnn import configs
 from drums_rnn import encoding
-from drums_rnn import extraction
-from drums_rnn import quantization
+from drums_rnn.data import extraction
+from drums_rnn.data import quantization
 from tests import helpers
 
 KIT = configs.get_config('drum_kit')

@@ -22,8 +22,8 @@ import pytest
 import tensorflow as tf
 
 from drums_rnn import configs
-from drums_rnn import run_dir as run_dir_lib
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.language_model.model import DrumsRnnModel
 from tests import helpers
 
 TIMEOUT = 180

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from drums_rnn import configs
-from drums_rnn import training
+from drums_rnn.training import loop as training
 from tests import helpers
 from tests.test_training import PATTERN
 from tests.test_training import overrides

@@ -13,12 +13,12 @@ import tensorflow as tf
 
 from drums_rnn import bundle
 from drums_rnn import configs
-from drums_rnn import generation
+from drums_rnn.language_model import generation
 from drums_rnn import loading
-from drums_rnn import primers
-from drums_rnn import run_dir as run_dir_lib
+from drums_rnn.language_model import primers
+from drums_rnn.training import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.language_model.model import DrumsRnnModel
 from tests import helpers
 
 NAME = re.compile(r'^\d{4}-\d\d-\d\d_\d{6}_(\d+)\.mid$')

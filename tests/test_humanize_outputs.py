@@ -5,12 +5,12 @@ import os
 import numpy as np
 
 from drums_rnn import configs
-from drums_rnn import generation
-from drums_rnn import humanize
+from drums_rnn.language_model import generation
+from drums_rnn.humanizer import humanize
 from drums_rnn import midi
-from drums_rnn import performance
+from drums_rnn.humanizer import performance
 from drums_rnn import plotting
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.language_model.model import DrumsRnnModel
 from tests.test_humanizer import _tiny_loaded
 from tests.test_plotting import png_size
 

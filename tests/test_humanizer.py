@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from drums_rnn import configs
-from drums_rnn import humanizer_data
+from drums_rnn.humanizer import data as humanizer_data
 from drums_rnn import midi
-from drums_rnn import performance
+from drums_rnn.humanizer import performance
 from tests import helpers
 
 TINY = {'rnn_layer_sizes': [16], 'batch_size': 8, 'velocity_bins': 16, 'offset_bins': 16,
@@ -78,7 +78,7 @@ def test_dataset_windows_splits_and_drop_report(tmp_path):
   assert summary.windows['train'] + summary.windows['validation'] == 12
   perf, _ = performance.read_performance(played_sequence(bars=7))
   assert humanizer_data.window_starts(perf, 64, 32) == [0, 32, 64]  # the last one padded
-  from drums_rnn import tfrecord  # pylint: disable=import-outside-toplevel
+  from drums_rnn.data import tfrecord  # pylint: disable=import-outside-toplevel
   from tensorflow.core.example import example_pb2  # pylint: disable=import-outside-toplevel
   record = next(iter(tfrecord.iter_records(summary.outputs['train'])))
   example = example_pb2.SequenceExample.FromString(record[0] if isinstance(record, tuple) else record)
@@ -93,7 +93,7 @@ def test_dataset_windows_splits_and_drop_report(tmp_path):
 
 def _tiny_loaded(seed=0):
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
-  from drums_rnn.humanizer_model import HumanizerModel  # pylint: disable=import-outside-toplevel
+  from drums_rnn.humanizer.model import HumanizerModel  # pylint: disable=import-outside-toplevel
   config = configs.get_config('humanizer')
   hp = config.hparams(TINY)
   return loading.LoadedModel(config, hp, HumanizerModel.from_hparams(hp, seed=seed), 'tiny', 'test')
@@ -101,7 +101,7 @@ def _tiny_loaded(seed=0):
 
 def test_tiny_model_loss_falls(tmp_path):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from drums_rnn import humanizer_training  # pylint: disable=import-outside-toplevel
+  from drums_rnn.humanizer import task as humanizer_training  # pylint: disable=import-outside-toplevel
   config = configs.get_config('humanizer')
   trainer = humanizer_training.HumanizerTrainer(config, config.hparams(dict(TINY, learning_rate=0.02)),
                                                 seed=1)
@@ -117,7 +117,7 @@ def test_tiny_model_loss_falls(tmp_path):
 
 
 def test_humanizing_keeps_notes_and_moves_less_than_half_a_step():
-  from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
+  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
   humanizer = humanize.Humanizer(_tiny_loaded())
   seq = helpers.drum_sequence(helpers.basic_beat(40) + [(3, 88)], qpm=100.0)  # 88: outside the nine drum types
   seq.notes.add(pitch=60, velocity=80, start_time=0.5, end_time=0.7, is_drum=False)
@@ -144,7 +144,7 @@ def test_humanizing_keeps_notes_and_moves_less_than_half_a_step():
 
 
 def test_long_tracks_use_whole_window_batches():
-  from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
+  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
   starts, choice = humanize.window_plan(512)
   assert starts[0] == 0 and starts[-1] + humanize.WINDOW_STEPS >= 512
   offsets = np.arange(512) - np.asarray(starts)[choice]

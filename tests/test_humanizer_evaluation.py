@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from drums_rnn import humanizer_evaluation as evaluation
+from drums_rnn.humanizer import evaluation
 from drums_rnn import midi
-from drums_rnn import performance
+from drums_rnn.humanizer import performance
 from tests import helpers
 from tests.test_humanizer import _tiny_loaded
 
@@ -70,7 +70,7 @@ def test_histogram_intersection():
 
 
 def test_evaluate_reports_every_method(groove_dir):
-  from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
+  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
   humanizer = humanize.Humanizer(_tiny_loaded(seed=4))
   result = evaluation.evaluate(humanizer, groove_dir, seed=1)
   assert result.tracks == 3 and result.hits == int(sum(accented_performance(seed=i).hits.sum()

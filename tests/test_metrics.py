@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from drums_rnn import encoding
-from drums_rnn import metrics
+from drums_rnn.measure import features as metrics
 
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, LOW_TOM, MID_TOM, HIGH_TOM, CRASH, RIDE = range(9)
 

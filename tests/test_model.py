@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from drums_rnn import configs
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.language_model.model import DrumsRnnModel
 
 # --- numpy reference ------------------------------------------------------------
 
@@ -343,7 +343,7 @@ def test_bad_arguments():
 
 @pytest.mark.parametrize('residual', [False, True])
 def test_compact_inputs_equal_dense_one_hot(residual):
-  from drums_rnn.model import CompactInputs
+  from drums_rnn.language_model.model import CompactInputs
   model = DrumsRnnModel(12, 8, [6, 6], attn_length=3, residual_connections=residual, seed=2)
   model.set_magenta_weights(_random_weights(model, seed=7))
   rng = np.random.default_rng(0)

@@ -22,10 +22,10 @@ import time
 import numpy as np
 import pytest
 
-from drums_rnn import cluster as cluster_lib
+from drums_rnn.training import cluster as cluster_lib
 from drums_rnn import configs
-from drums_rnn import sequence_example
-from drums_rnn import tfrecord
+from drums_rnn.data import sequence_example
+from drums_rnn.data import tfrecord
 from drums_rnn.errors import DrumsRnnError
 
 # The README's flags, with a tiny model. Dropout off: a replica's dropout mask

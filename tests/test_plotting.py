@@ -6,7 +6,7 @@ import struct
 import numpy as np
 
 from drums_rnn import encoding
-from drums_rnn import metrics
+from drums_rnn.measure import features as metrics
 from drums_rnn import plotting
 from tests.helpers import basic_beat
 

@@ -10,11 +10,11 @@ import pytest
 
 from drums_rnn import configs
 from drums_rnn import encoding
-from drums_rnn import generation
+from drums_rnn.language_model import generation
 from drums_rnn import midi
-from drums_rnn import primers
+from drums_rnn.language_model import primers
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.language_model.model import DrumsRnnModel
 from tests import helpers
 
 KIT = configs.get_config('drum_kit')

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from drums_rnn import encoding
-from drums_rnn import humanize
+from drums_rnn.humanizer import humanize
 from drums_rnn import loading
 from drums_rnn.studio import app as studio_app
 

@@ -39,7 +39,7 @@ def _require_browser():
 def server():
   _require_browser()  # before the heavy imports
   from werkzeug import serving  # pylint: disable=import-outside-toplevel
-  from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
+  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   from drums_rnn.studio import app as studio_app  # pylint: disable=import-outside-toplevel
   app = studio_app.create_app(loading.load_model(None), humanize.load_humanizer(None))

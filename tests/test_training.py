@@ -11,16 +11,16 @@ import pytest
 import tensorflow as tf
 
 from drums_rnn import configs
-from drums_rnn import eval_job
-from drums_rnn import input_pipeline
+from drums_rnn.training import eval_job
+from drums_rnn.training import input_pipeline
 from drums_rnn import loading
-from drums_rnn import run_dir as run_dir_lib
-from drums_rnn import scoring
-from drums_rnn import sequence_example
-from drums_rnn import tfrecord
-from drums_rnn import train_metrics
-from drums_rnn import trainer as trainer_lib
-from drums_rnn import training
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.measure import scoring
+from drums_rnn.data import sequence_example
+from drums_rnn.data import tfrecord
+from drums_rnn.training import evaluator as train_metrics
+from drums_rnn.training import trainer as trainer_lib
+from drums_rnn.training import loop as training
 from drums_rnn.errors import DrumsRnnError
 from tests import helpers
 
@@ -48,7 +48,7 @@ def write_examples(path, config, class_tracks):
 def groove_tracks(config, split, limit, max_tracks):
   """Class tracks of real Groove performances (extraction if available)."""
   import note_seq
-  from drums_rnn import extraction
+  from drums_rnn.data import extraction
   tracks = []
   for path in helpers.groove_files(split=split, beat_type='beat'):
     sequence = note_seq.midi_file_to_note_sequence(path)
@@ -162,7 +162,8 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from drums_rnn import configs, trainer as trainer_lib
+from drums_rnn import configs
+from drums_rnn.training import trainer as trainer_lib
 config = configs.get_config('drum_kit')
 hparams = config.hparams('batch_size=5,rnn_layer_sizes=[8,8],attn_length=3,dropout_keep_prob=1.0')
 rng = np.random.default_rng(0)

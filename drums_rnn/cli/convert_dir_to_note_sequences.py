@@ -30,7 +30,7 @@ shared_flags.define_log_flag()
 
 def main(argv):
   del argv
-  from drums_rnn import note_sequences  # pylint: disable=g-import-not-at-top  (after set-up)
+  from drums_rnn.data import note_sequences  # pylint: disable=g-import-not-at-top  (after set-up)
   from drums_rnn.errors import DrumsRnnError  # pylint: disable=g-import-not-at-top
   if not FLAGS.input_dir:
     raise DrumsRnnError('--input_dir is required')

@@ -7,7 +7,7 @@ seed and each NoteSequence id, so reruns agree), `--num_workers` and
 MIDI files (converted on the fly, ids as convert_dir_to_note_sequences).
 
 `--config=humanizer` makes the humanizer's dataset instead
-(:mod:`drums_rnn.humanizer_data`): `--input` is a MIDI file or folder with
+(:mod:`drums_rnn.humanizer.data`): `--input` is a MIDI file or folder with
 dynamics -- a Groove MIDI Dataset folder is split by its info.csv into
 humanizer_train / humanizer_validation / humanizer_test.tfrecord, any other
 folder by `--eval_ratio` into train / validation.
@@ -47,7 +47,7 @@ flags.DEFINE_bool('split_long_tracks', False,
 
 def main(argv):
   del argv
-  from drums_rnn import dataset  # pylint: disable=g-import-not-at-top  (after process set-up)
+  from drums_rnn.data import dataset  # pylint: disable=g-import-not-at-top  (after process set-up)
   from drums_rnn.errors import DrumsRnnError  # pylint: disable=g-import-not-at-top
   if not FLAGS.input:
     raise DrumsRnnError('--input is required: a TFRecord of NoteSequences, a MIDI file or a '
@@ -57,7 +57,7 @@ def main(argv):
   config = shared_flags.config()
   shared_flags.hparams(config)  # checked, as Magenta does; the dataset does not depend on them
   if config.kind == 'humanizer':
-    from drums_rnn import humanizer_data  # pylint: disable=g-import-not-at-top
+    from drums_rnn.humanizer import data as humanizer_data  # pylint: disable=g-import-not-at-top
     summary = humanizer_data.create_dataset(FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio)
     print('\n'.join(summary.lines()), flush=True)
     return 0

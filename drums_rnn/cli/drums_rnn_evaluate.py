@@ -27,7 +27,7 @@ import os
 from absl import flags
 from absl import logging
 
-from drums_rnn import groove
+from drums_rnn.data import groove
 from drums_rnn import midi
 from drums_rnn.cli import common
 from drums_rnn.cli import flags as shared_flags
@@ -96,8 +96,8 @@ def _load_model():
 def main(argv):
   del argv
   common.import_tensorflow()
-  from drums_rnn import evaluation  # pylint: disable=import-outside-toplevel
-  from drums_rnn import patterns  # pylint: disable=import-outside-toplevel
+  from drums_rnn.measure import comparison as evaluation  # pylint: disable=import-outside-toplevel
+  from drums_rnn.measure import patterns  # pylint: disable=import-outside-toplevel
 
   if FLAGS.generator_id or FLAGS.generator_description:
     logging.info('--generator_id/--generator_description only name bundles saved by '

@@ -96,8 +96,8 @@ def main(argv):
                        FLAGS.bundle_description, generator_id=FLAGS.generator_id,
                        generator_description=FLAGS.generator_description)
     return 0
-  from drums_rnn import generation  # pylint: disable=import-outside-toplevel
-  from drums_rnn import primers  # pylint: disable=import-outside-toplevel
+  from drums_rnn.language_model import generation  # pylint: disable=import-outside-toplevel
+  from drums_rnn.language_model import primers  # pylint: disable=import-outside-toplevel
   voices = FLAGS.regenerate_voices
   if voices:
     generation.voice_mask(voices)  # unknown names fail before anything is read
@@ -109,7 +109,7 @@ def main(argv):
                     FLAGS.num_steps, len(events))
   humanizer = None
   if FLAGS.humanize:
-    from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
+    from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
     humanizer = humanize.load_humanizer(FLAGS.humanizer_file)
   elif FLAGS.humanizer_file:
     raise DrumsRnnError('--humanizer_file needs --humanize')

@@ -66,11 +66,11 @@ def main(argv):
   if not 0 <= FLAGS.strength <= 1:
     raise DrumsRnnError(f'--strength must be in [0, 1], got {FLAGS.strength}')
   common.import_tensorflow()
-  from drums_rnn import humanize  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel  (heavy: TF)
   humanizer = humanize.load_humanizer(source)
   if FLAGS.evaluate:
     from drums_rnn import files  # pylint: disable=import-outside-toplevel
-    from drums_rnn import humanizer_evaluation  # pylint: disable=import-outside-toplevel
+    from drums_rnn.humanizer import evaluation as humanizer_evaluation  # pylint: disable=import-outside-toplevel
     result = humanizer_evaluation.evaluate(humanizer, FLAGS.groove_dir, seed=FLAGS.seed or 0,
                                            max_files=FLAGS.max_files)
     print(result.table_markdown(), flush=True)

@@ -88,7 +88,7 @@ def main(argv):
     logging.info('--generator_id/--generator_description do not affect training; pass them to '
                  'drums_rnn_generate --save_generator_bundle to name a bundle.')
   if FLAGS.eval:
-    from drums_rnn import eval_job  # pylint: disable=import-outside-toplevel  (heavy: TF)
+    from drums_rnn.training import eval_job  # pylint: disable=import-outside-toplevel  (heavy: TF)
     results = eval_job.evaluate_repeatedly(
         FLAGS.run_dir, FLAGS.sequence_example_file, config, overrides,
         num_eval_examples=FLAGS.num_eval_examples, timeout_secs=FLAGS.eval_timeout_secs,
@@ -98,7 +98,7 @@ def main(argv):
                           f'{FLAGS.run_dir}/train within --eval_timeout_secs='
                           f'{FLAGS.eval_timeout_secs}')
     return 0
-  from drums_rnn import training  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  from drums_rnn.training import loop as training  # pylint: disable=import-outside-toplevel  (heavy: TF)
   result = training.train(
       FLAGS.run_dir, FLAGS.sequence_example_file, config, overrides,
       num_training_steps=FLAGS.num_training_steps, summary_frequency=FLAGS.summary_frequency,

@@ -31,9 +31,9 @@ from absl import logging
 from werkzeug.exceptions import HTTPException
 
 from drums_rnn import encoding
-from drums_rnn import generation
+from drums_rnn.language_model import generation
 from drums_rnn import midi
-from drums_rnn import performance
+from drums_rnn.humanizer import performance
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.studio import requests as checks
 from drums_rnn.studio.requests import RequestError

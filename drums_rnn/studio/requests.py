@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from drums_rnn import performance
+from drums_rnn.humanizer import performance
 from drums_rnn.encoding import DRUM_VOICE_NAMES
 
 STEPS_PER_BAR = performance.STEPS_PER_BAR  # 4/4 in 16ths, as the humanizer and the MIDI written

@@ -12,7 +12,7 @@ once they have been seen. Padded steps have length-mask 0 and are ignored by
 the loss and metrics.
 
 With `num_one_hot` (the config's num_classes) the inputs come as
-:class:`~drums_rnn.model.CompactInputs` -- the index of the one-hot part plus
+:class:`~drums_rnn.language_model.model.CompactInputs` -- the index of the one-hot part plus
 the remaining features -- which the model consumes with a gather instead of a
 large matmul; records whose first `num_one_hot` values are not one-hot stop
 the pipeline with an InvalidArgumentError naming the problem.
@@ -35,9 +35,9 @@ import os
 import tensorflow as tf
 
 from drums_rnn import errors
-from drums_rnn import tfrecord
+from drums_rnn.data import tfrecord
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.model import CompactInputs
+from drums_rnn.language_model.model import CompactInputs
 
 DEFAULT_LENGTH_MULTIPLE = 64
 SHUFFLE_BUFFER = 500

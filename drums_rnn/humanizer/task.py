@@ -1,32 +1,32 @@
 """Training and evaluating the humanizer with the package's one training loop.
 
-The humanizer's :class:`~drums_rnn.tasks.Task`: its datasets are
-:mod:`drums_rnn.humanizer_data` SequenceExamples (29 values per step), its
-network :class:`~drums_rnn.humanizer_model.HumanizerModel`, its loss the
+The humanizer's :class:`~drums_rnn.training.task.Task`: its datasets are
+:mod:`drums_rnn.humanizer.data` SequenceExamples (29 values per step), its
+network :class:`~drums_rnn.humanizer.model.HumanizerModel`, its loss the
 cross-entropy of the true velocity bin plus that of the true offset bin,
 averaged over the hits of a batch (silent cells have nothing to predict).
 Progress and evaluation lines also give the mean absolute error of the
 distributions' medians -- in MIDI velocity units and in milliseconds at each
 window's tempo -- which is what a listener hears and what
-:mod:`drums_rnn.humanizer_evaluation` reports on whole performances.
+:mod:`drums_rnn.humanizer.evaluation` reports on whole performances.
 
 Everything else (lock, resume, checkpoints, validation with patience,
-``--eval``) is :func:`drums_rnn.training.train`'s, unchanged.
+``--eval``) is :func:`drums_rnn.training.loop.train`'s, unchanged.
 """
 
 import math
 
 import tensorflow as tf
 
-from drums_rnn import humanizer_data as data
-from drums_rnn import input_pipeline
-from drums_rnn import run_dir as run_dir_lib
-from drums_rnn import tasks
+from drums_rnn.humanizer import data
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.training import task as tasks
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.humanizer_model import HumanizerModel
-from drums_rnn.humanizer_model import offset_bins_of
-from drums_rnn.humanizer_model import velocity_bins_of
-from drums_rnn.trainer import Trainer
+from drums_rnn.humanizer.model import HumanizerModel
+from drums_rnn.humanizer.model import offset_bins_of
+from drums_rnn.humanizer.model import velocity_bins_of
+from drums_rnn.training.trainer import Trainer
 
 SUM_KEYS = ('xent', 'steps', 'velocity_xent', 'offset_xent', 'velocity_abs_error',
             'timing_abs_error_ms')
@@ -87,7 +87,7 @@ def describe(metrics):
 
 
 class HumanizerTrainer(Trainer):
-  """:class:`drums_rnn.trainer.Trainer` (Adam, clipping, strategy, checkpoint) for the humanizer."""
+  """:class:`drums_rnn.training.trainer.Trainer` (Adam, clipping, strategy, checkpoint) for the humanizer."""
 
   def __init__(self, config, hparams, seed=None, strategy=None, compiled=True, jit_compile=False):
     super().__init__(config, hparams, seed=seed, strategy=strategy, compiled=compiled,

@@ -9,7 +9,7 @@ the width changes); output dropout while training; a linear layer to the logits.
 
 Inputs: ``[B, T, input_size]`` float32 or :class:`CompactInputs` for
 `__call__` (training, evaluation: layer by layer over all steps, in the
-loops of `drums_rnn.fused_loops`); ``[B, input_size]`` for `step`
+loops of `drums_rnn.nn.fused_loops`); ``[B, input_size]`` for `step`
 (generation: Magenta's formulas, one step).
 
 State: a tuple of float32 ``[B, n]`` tensors in Magenta's flattened order
@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from drums_rnn import fused_loops
+from drums_rnn.nn import fused_loops
 from drums_rnn.errors import DrumsRnnError
 
 FORGET_BIAS = fused_loops.FORGET_BIAS
@@ -91,7 +91,7 @@ class DrumsRnnModel(tf.Module):
       (the 2016 pretrained bundle).
     seed: seeds the initial weights (Glorot uniform kernels, zero biases).
     fused_gradient: whole sequences use the hand-written backward passes of
-      `drums_rnn.fused_loops`; False gives TF's autodiff of the same loops
+      `drums_rnn.nn.fused_loops`; False gives TF's autodiff of the same loops
       (the tests' reference). Same values either way.
   """
 

@@ -11,7 +11,7 @@ Magenta turns each NoteSequence into training tracks in three stages:
    .extract_drum_tracks`` with min_bars=7, max_steps_truncate=512,
    gap_bars=1.0).
 
-Stages 1 and 2 live in :mod:`drums_rnn.quantization` (through note-seq itself
+Stages 1 and 2 live in :mod:`drums_rnn.data.quantization` (through note-seq itself
 with ``use_note_seq=True``, or by default on arrays, tested equal). Stage 3 is done here with
 arrays: the drum onsets of a piece are sorted once, the silences long enough
 to end a track are found with one ``np.diff``, and each track is a slice
@@ -41,11 +41,11 @@ import numpy as np
 from note_seq import sequences_lib
 
 from drums_rnn import encoding as encoding_lib
-from drums_rnn.extraction_stats import ExtractionStats  # noqa: F401  (used by callers as extraction.*)
-from drums_rnn.extraction_stats import PIECE_DROP_REASONS  # noqa: F401
-from drums_rnn.extraction_stats import format_stats  # noqa: F401
-from drums_rnn.quantization import drum_onset_pieces
-from drums_rnn.quantization import quantize_pieces
+from drums_rnn.data.extraction_stats import ExtractionStats  # noqa: F401  (used by callers as extraction.*)
+from drums_rnn.data.extraction_stats import PIECE_DROP_REASONS  # noqa: F401
+from drums_rnn.data.extraction_stats import format_stats  # noqa: F401
+from drums_rnn.data.quantization import drum_onset_pieces
+from drums_rnn.data.quantization import quantize_pieces
 
 MIN_BARS = 7
 MAX_STEPS = 512

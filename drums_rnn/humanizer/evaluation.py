@@ -23,7 +23,7 @@ Figures: velocity MAE (MIDI units) and timing MAE (ms; an offset of one
 matches the real one, as the histogram intersection (sum of bin-wise
 minima of two normalised histograms: 1 = the same distribution) of
 velocities per drum group and of offsets; and Yang & Lerch's overlap area
-and KL divergence (:mod:`drums_rnn.metrics`) of four per-track features
+and KL divergence (:mod:`drums_rnn.measure.features`) of four per-track features
 (velocity mean and spread, offset mean and spread): real-vs-real pairwise
 distances against real-vs-humanized ones.
 """
@@ -35,12 +35,12 @@ from typing import Dict, List
 import numpy as np
 from absl import logging
 
-from drums_rnn import groove
-from drums_rnn import humanize
-from drums_rnn import humanizer_data as data
-from drums_rnn import metrics
+from drums_rnn.data import groove
+from drums_rnn.humanizer import humanize
+from drums_rnn.humanizer import data
+from drums_rnn.measure import features as metrics
 from drums_rnn import midi
-from drums_rnn import performance as performance_lib
+from drums_rnn.humanizer import performance as performance_lib
 from drums_rnn.errors import DrumsRnnError
 
 STEPS_PER_BAR = performance_lib.STEPS_PER_BAR

@@ -7,7 +7,7 @@ reference), :func:`drum_onset_pieces` applies the same rules with the same
 float arithmetic to arrays of drum onsets (note-seq deep-copies the proto twice
 per piece, two thirds of the time per sequence). Tests check they agree. A
 piece that cannot be quantized is dropped and counted in
-:class:`~drums_rnn.extraction_stats.ExtractionStats` under Magenta's names.
+:class:`~drums_rnn.data.extraction_stats.ExtractionStats` under Magenta's names.
 """
 
 import dataclasses
@@ -16,7 +16,7 @@ from typing import List, Optional
 import numpy as np
 from note_seq import sequences_lib
 
-from drums_rnn.extraction_stats import ExtractionStats
+from drums_rnn.data.extraction_stats import ExtractionStats
 
 def quantize_pieces(sequence, steps_per_quarter, stats: Optional[ExtractionStats] = None):
   """Splits `sequence` at time changes and quantizes each piece.

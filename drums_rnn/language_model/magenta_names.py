@@ -3,7 +3,7 @@
 Magenta's checkpoints (its training ``model.ckpt-N``, V2, and the V1 single
 file inside every ``.mag`` bundle) hold TF1 variables named like
 ``rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel``. Our TF2 run directories
-hold object checkpoints instead (see :mod:`drums_rnn.run_dir`); this module is
+hold object checkpoints instead (see :mod:`drums_rnn.training.run_dir`); this module is
 about the named kind, which is how models travel between the two worlds.
 
 * Names: old spellings are mapped onto current ones (``attention_output_projection``,
@@ -227,7 +227,7 @@ def model_from_weights(config, weights, saved_hparams=None, overrides=None, attn
   Returns:
     (HParams, DrumsRnnModel).
   """
-  from drums_rnn.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
+  from drums_rnn.language_model.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
   weights = model_weights_only(weights)
   layout, has_attention = detect_layout(weights)
   saved = dict(saved_hparams or {})

@@ -1,7 +1,7 @@
 """What drum-track extraction kept and dropped, counted under Magenta's names.
 
-Shared by the stages of :mod:`drums_rnn.quantization` (pieces dropped before
-extraction) and :mod:`drums_rnn.extraction` (tracks cut, dropped, truncated,
+Shared by the stages of :mod:`drums_rnn.data.quantization` (pieces dropped before
+extraction) and :mod:`drums_rnn.data.extraction` (tracks cut, dropped, truncated,
 split); `create_dataset` adds the stats of every input and reports them.
 """
 

@@ -1,7 +1,7 @@
 """The humanizer's dataset: windows of whole 4/4 bars of real drumming, as SequenceExample TFRecords.
 
-Each window is ``window_bars`` bars of a :class:`drums_rnn.performance.Performance`
-stored in the package's one SequenceExample layout (:mod:`drums_rnn.sequence_example`,
+Each window is ``window_bars`` bars of a :class:`drums_rnn.humanizer.performance.Performance`
+stored in the package's one SequenceExample layout (:mod:`drums_rnn.data.sequence_example`,
 no TensorFlow): per step, ``inputs`` holds :data:`INPUT_SIZE` floats
 
 * ``[0:9]`` the hits of the nine drum types (0/1),
@@ -36,12 +36,12 @@ import numpy as np
 from absl import logging
 
 from drums_rnn import files
-from drums_rnn import groove
+from drums_rnn.data import groove
 from drums_rnn import midi
-from drums_rnn import performance as performance_lib
+from drums_rnn.humanizer import performance as performance_lib
 from drums_rnn import progress
-from drums_rnn import sequence_example
-from drums_rnn import tfrecord
+from drums_rnn.data import sequence_example
+from drums_rnn.data import tfrecord
 from drums_rnn.errors import DrumsRnnError
 
 NUM_DRUMS = performance_lib.NUM_DRUMS

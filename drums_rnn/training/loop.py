@@ -16,7 +16,7 @@ clipping, as tf-slim), a checkpoint every 60 s and at the end keeping
   (`run_dir.save_settings`) once the first step has run, and reused: hparams
   given again must agree;
 * with `validation_file`, the model is scored on it every `validate_every`
-  steps with dropout off (:class:`drums_rnn.train_checkpoints.Validation`: the
+  steps with dropout off (:class:`drums_rnn.training.checkpoints.Validation`: the
   best checkpoint is kept in `train/best/`, and `patience` evaluations
   without improvement stop the run), so the default-model recipe is one call.
 
@@ -26,13 +26,13 @@ pid); arguments and hparams are checked before anything is written; a
 damaged latest checkpoint falls back to the newest intact one with a warning
 (:func:`run_dir.restore_newest_intact`); a checkpoint save that fails (a full
 disk) ends with one error and leaves the last good checkpoint listed and no
-partial files (:class:`drums_rnn.train_checkpoints.Checkpoints`); a damaged
+partial files (:class:`drums_rnn.training.checkpoints.Checkpoints`); a damaged
 record is named by file and record; SIGINT / SIGTERM save a checkpoint and
 return with `TrainResult.stopped_by` set (a second signal stops at once);
 a NaN loss stops with a clear error instead of a NanTensorHook traceback.
 
 Several machines: when TF_CONFIG names a cluster, every task runs this same
-function under MultiWorkerMirroredStrategy (:mod:`drums_rnn.distributed`).
+function under MultiWorkerMirroredStrategy (:mod:`drums_rnn.training.distributed`).
 The strategy is made first, before TensorFlow runs anything; the workers then
 agree on their settings and seed, only the chief writes the run directory
 (the others write a temporary folder of their own), the chief's restored
@@ -42,7 +42,7 @@ the chief's validation history says). A lost task ends the others with one
 error and nothing saved (the chief's last checkpoint stands).
 
 The model, its optimizer and the compiled step (and how it is distributed
-over devices) are :class:`drums_rnn.trainer.Trainer`'s.
+over devices) are :class:`drums_rnn.training.trainer.Trainer`'s.
 """
 
 import dataclasses
@@ -55,13 +55,13 @@ from typing import List
 
 from absl import logging
 
-from drums_rnn import distributed
+from drums_rnn.training import distributed
 from drums_rnn import files
-from drums_rnn import input_pipeline
-from drums_rnn import run_dir as run_dir_lib
-from drums_rnn import tasks
-from drums_rnn import train_checkpoints
-from drums_rnn import train_metrics
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.training import task as tasks
+from drums_rnn.training import checkpoints as train_checkpoints
+from drums_rnn.training import evaluator as train_metrics
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.errors import Terminated
 

@@ -7,7 +7,7 @@ Contract of :func:`evaluate_repeatedly`:
   started before training;
 * every new checkpoint listed in ``run_dir/train/checkpoint`` is evaluated
   on the whole eval set with dropout off
-  (:class:`drums_rnn.train_metrics.Evaluator`), at most one evaluation per
+  (:class:`drums_rnn.training.evaluator.Evaluator`), at most one evaluation per
   `interval_secs`; the summaries go to ``run_dir/eval`` under Magenta's tags;
 * a checkpoint that cannot be restored (damaged, or deleted by training's
   rotation before it was read) is skipped with a warning; damaged eval
@@ -27,11 +27,11 @@ import tensorflow as tf
 from absl import logging
 
 from drums_rnn import files
-from drums_rnn import input_pipeline
-from drums_rnn import run_dir as run_dir_lib
-from drums_rnn import tasks
-from drums_rnn import train_checkpoints
-from drums_rnn import training
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.training import task as tasks
+from drums_rnn.training import checkpoints as train_checkpoints
+from drums_rnn.training import loop as training
 from drums_rnn.errors import DrumsRnnError
 
 LOG_EVERY_SECS = 60

@@ -5,7 +5,7 @@ drum (`is_drum`) notes of each file, split where tempo or time signature
 changes, quantized on the config's step grid, from the bar of the first onset
 to the end of the bar of the last onset (no gap splitting, no minimum or
 maximum length). The model's likelihood instead uses Magenta's extraction
-(:func:`drums_rnn.evaluation.extract_model_tracks`).
+(:func:`drums_rnn.measure.comparison.extract_model_tracks`).
 
 :func:`shuffle_patterns` permutes the steps of each pattern (seeded): it keeps
 each track's drum histogram and densities but destroys its rhythm, a trivial
@@ -23,7 +23,7 @@ from absl import logging
 
 from drums_rnn import encoding as encoding_lib
 from drums_rnn import files
-from drums_rnn import metrics
+from drums_rnn.measure import features as metrics
 from drums_rnn import midi
 from drums_rnn import progress
 from drums_rnn.errors import DrumsRnnError

@@ -27,7 +27,7 @@ voices are new.
 Output: Magenta's file names (`<YYYY-MM-DD_HHMMSS>_<n>.mid`) written through
 :mod:`drums_rnn.midi` without ever replacing a file (a name taken, e.g. by
 another run in the same second, gets a `-2` suffix); a failure (a full disk)
-removes what the run wrote. Primers are :mod:`drums_rnn.primers`; the model
+removes what the run wrote. Primers are :mod:`drums_rnn.language_model.primers`; the model
 comes from :func:`drums_rnn.loading.load_model`.
 """
 
@@ -332,7 +332,7 @@ def humanize_tracks(humanizer, tracks, config, qpm, seed, level=None):
   `level` is the loudness (mean velocity) to play at; None = the
   humanizer's typical level.
   """
-  from drums_rnn import humanize  # pylint: disable=import-outside-toplevel  (only when asked)
+  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel  (only when asked)
   level = humanize.DEFAULT_LEVEL if level is None else level
   sequences = []
   for n, track in enumerate(tracks, start=1):
@@ -383,7 +383,7 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
       if humanizer is None:
         write_plots(config, tracks, paths, primer_steps)
       else:
-        from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
+        from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
         humanize.write_plots(paths, primer_steps)
     except BaseException:
       files.remove_all(paths)  # all or nothing: a failed plot takes its MIDI files with it

@@ -3,17 +3,17 @@
 This is the library behind `drums_rnn_evaluate`. Three questions:
 
 1. *Do these drum tracks look like those?* Two sets of drum patterns (MIDI
-   folders or a Groove MIDI Dataset split, read by :mod:`drums_rnn.patterns`)
-   get the features of :mod:`drums_rnn.metrics` and are compared: per-set
+   folders or a Groove MIDI Dataset split, read by :mod:`drums_rnn.measure.patterns`)
+   get the features of :mod:`drums_rnn.measure.features` and are compared: per-set
    means and stds, plus the Yang & Lerch overlap area and KL divergence of
    distance distributions, the first set being the reference.
 2. *How likely are these drum tracks under a trained model?* Mean
    log-likelihood per predicted step and perplexity, the way Magenta scores
-   a drum track (:mod:`drums_rnn.scoring`), on the tracks Magenta's drum
-   track extraction (:mod:`drums_rnn.extraction`) cuts from the files, so it
+   a drum track (:mod:`drums_rnn.measure.scoring`), on the tracks Magenta's drum
+   track extraction (:mod:`drums_rnn.data.extraction`) cuts from the files, so it
    scores exactly what a model is trained on.
 3. *What does a trivial generator score?* The shuffled-steps baseline of
-   :func:`drums_rnn.patterns.shuffle_patterns`, compared like any set.
+   :func:`drums_rnn.measure.patterns.shuffle_patterns`, compared like any set.
 
 Results are printed as a table and written as CSV / JSON / PNG plots with
 the safe writer (:mod:`drums_rnn.files`).
@@ -32,12 +32,12 @@ import numpy as np
 from absl import logging
 
 from drums_rnn import files
-from drums_rnn import metrics
+from drums_rnn.measure import features as metrics
 from drums_rnn import midi
 from drums_rnn import progress
-from drums_rnn import scoring
+from drums_rnn.measure import scoring
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.patterns import DrumPattern
+from drums_rnn.measure.patterns import DrumPattern
 
 
 # --- features and set comparison ---------------------------------------------
@@ -232,12 +232,12 @@ def extract_model_tracks(paths, config, what='MIDI files'):
   """Class-index drum tracks of MIDI files, exactly as the model's dataset sees them.
 
   Each file is read with note-seq and cut into drum tracks by Magenta's rules
-  (:func:`drums_rnn.extraction.extract_drum_tracks`: split at time changes,
+  (:func:`drums_rnn.data.extraction.extract_drum_tracks`: split at time changes,
   quantize at the config's steps per quarter, tracks of at least 7 bars, ends
   at 1-bar silences, truncated to 512 steps). Unreadable files are skipped
   with a warning.
   """
-  from drums_rnn import extraction  # pylint: disable=import-outside-toplevel
+  from drums_rnn.data import extraction  # pylint: disable=import-outside-toplevel
   stats = extraction.ExtractionStats()
   tracks = []
   report = progress.Progress(len(paths), 'MIDI files read')

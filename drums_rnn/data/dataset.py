@@ -2,12 +2,12 @@
 
 Contract: :func:`create_dataset` reads NoteSequences (a TFRecord written by
 convert_dir_to_note_sequences, or music files read directly:
-:mod:`drums_rnn.note_sequences`), sends each one to the training or eval
-set, cuts drum tracks out of it (:mod:`drums_rnn.extraction`), encodes them
-(:mod:`drums_rnn.sequence_example`) and writes ``training_drum_tracks.tfrecord``
+:mod:`drums_rnn.data.note_sequences`), sends each one to the training or eval
+set, cuts drum tracks out of it (:mod:`drums_rnn.data.extraction`), encodes them
+(:mod:`drums_rnn.data.sequence_example`) and writes ``training_drum_tracks.tfrecord``
 and ``eval_drum_tracks.tfrecord`` with Magenta's SequenceExample layout, so
 Magenta's trainer and ours read either's files. Both files are published
-together and only when the run succeeds (:func:`drums_rnn.tfrecord.open_writers`):
+together and only when the run succeeds (:func:`drums_rnn.data.tfrecord.open_writers`):
 a run that fails -- bad input, a full disk, a signal, or no drum track at all
 (:class:`EmptyDatasetError`) -- leaves the previous files exactly as they were.
 
@@ -17,7 +17,7 @@ Where it differs from Magenta, on purpose:
   ``random.random()``: reruns give the same split, whatever the order of the
   input or the number of workers;
 * no TensorFlow: SequenceExample bytes are built directly and TFRecords are
-  framed with our numpy CRC (:mod:`drums_rnn.tfrecord`); importing TF would
+  framed with our numpy CRC (:mod:`drums_rnn.data.tfrecord`); importing TF would
   cost more CPU than all the CRCs of the Groove dataset;
 * work is spread over processes: workers convert, encode and frame whole
   records, the parent writes them in input order;
@@ -47,12 +47,12 @@ from typing import Dict, List, Optional
 
 from absl import logging
 
-from drums_rnn import extraction
+from drums_rnn.data import extraction
 from drums_rnn import files
-from drums_rnn import note_sequences
+from drums_rnn.data import note_sequences
 from drums_rnn import progress as progress_lib
-from drums_rnn import sequence_example
-from drums_rnn import tfrecord
+from drums_rnn.data import sequence_example
+from drums_rnn.data import tfrecord
 from drums_rnn.errors import DrumsRnnError
 
 TRAINING_FILE = 'training_drum_tracks.tfrecord'

@@ -1,6 +1,6 @@
 """Humanizing drums: every hit gets a velocity and a timing offset from the humanizer's distributions.
 
-:class:`Humanizer` runs the trained network (:mod:`drums_rnn.humanizer_model`)
+:class:`Humanizer` runs the trained network (:mod:`drums_rnn.humanizer.model`)
 on the hits of a track and draws, for each hit, a velocity and an offset from
 its two categoricals (or takes their most likely values). A track of any
 length is cut into the 4-bar windows the network was trained on, every 2
@@ -30,11 +30,11 @@ import tensorflow as tf
 from absl import logging
 
 from drums_rnn import files
-from drums_rnn import humanizer_data as data
-from drums_rnn import humanizer_model
+from drums_rnn.humanizer import data
+from drums_rnn.humanizer import model as humanizer_model
 from drums_rnn import loading
 from drums_rnn import midi
-from drums_rnn import performance as performance_lib
+from drums_rnn.humanizer import performance as performance_lib
 from drums_rnn.errors import DrumsRnnError
 
 WINDOW_STEPS = 64  # the 4-bar windows of training

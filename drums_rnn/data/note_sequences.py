@@ -33,7 +33,7 @@ from note_seq.protobuf import music_pb2
 
 from drums_rnn import files
 from drums_rnn import midi
-from drums_rnn import tfrecord
+from drums_rnn.data import tfrecord
 from drums_rnn.errors import DrumsRnnError
 
 MIDI_EXTENSIONS = midi.MIDI_EXTENSIONS

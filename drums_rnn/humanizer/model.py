@@ -11,7 +11,7 @@ widths over [-0.5, 0.5) of a step). A categorical per hit, not a mean, so
 sampling restores the spread of real playing -- accents, ghost notes, a
 drummer's push or lay-back -- which a regression to the mean flattens.
 
-The time loops are :func:`drums_rnn.fused_loops.lstm_layer`, the Drums RNN
+The time loops are :func:`drums_rnn.nn.fused_loops.lstm_layer`, the Drums RNN
 layers' own loop with its written-out backward pass; the backward direction
 is the same loop over the reversed sequence. Weights live in one
 name -> tf.Variable dict (``weights``), which is what checkpoints and the
@@ -21,8 +21,8 @@ bundle store.
 import numpy as np
 import tensorflow as tf
 
-from drums_rnn import fused_loops
-from drums_rnn import humanizer_data as data
+from drums_rnn.nn import fused_loops
+from drums_rnn.humanizer import data
 
 NUM_DRUMS = data.NUM_DRUMS
 STEPS_PER_BAR = 16

@@ -3,7 +3,7 @@
 :func:`strategy_from_environment` picks the `tf.distribute` strategy:
 
 * ``TF_CONFIG`` names a cluster of more than one task
-  (:mod:`drums_rnn.cluster`): ``MultiWorkerMirroredStrategy``, once every
+  (:mod:`drums_rnn.training.cluster`): ``MultiWorkerMirroredStrategy``, once every
   task has started. Every worker runs the same command on the same files;
   each builds the same global batches (same files, same seed) and its
   replicas take their share of each (the train step's every-n-th-track
@@ -42,10 +42,10 @@ import tempfile
 
 from absl import logging
 
-from drums_rnn.cluster import STARTUP_TIMEOUT_SECS
-from drums_rnn.cluster import cluster_from_environment
-from drums_rnn.cluster import fingerprint
-from drums_rnn.cluster import rendezvous
+from drums_rnn.training.cluster import STARTUP_TIMEOUT_SECS
+from drums_rnn.training.cluster import cluster_from_environment
+from drums_rnn.training.cluster import fingerprint
+from drums_rnn.training.cluster import rendezvous
 from drums_rnn.errors import DrumsRnnError
 
 _TASK = re.compile(r'/job:(\w+)/(?:replica:\d+/)?task:(\d+)')
@@ -84,7 +84,7 @@ def strategy_from_environment(startup_timeout_secs=STARTUP_TIMEOUT_SECS):
 
 
 def _multi_worker_strategy(tf, cluster, startup_timeout_secs):
-  """MultiWorkerMirroredStrategy, once :func:`drums_rnn.cluster.rendezvous` saw every task."""
+  """MultiWorkerMirroredStrategy, once :func:`drums_rnn.training.cluster.rendezvous` saw every task."""
   rendezvous(cluster, startup_timeout_secs)
   try:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()

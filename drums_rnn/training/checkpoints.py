@@ -17,7 +17,7 @@ batch of them flushed at once, so a full disk is one DrumsRnnError there
 
 Contract of :class:`Validation` (early stopping with patience): each
 validation scores the live model on the validation set with dropout off
-(the one :class:`~drums_rnn.train_metrics.Evaluator`) and appends an entry
+(the one :class:`~drums_rnn.training.evaluator.Evaluator`) and appends an entry
 ``{step, seconds, train, validation}`` to ``train/best/history.json``; a loss
 lower than every earlier one saves the weights to ``train/best/`` (one
 checkpoint, with the run's settings file beside it, so
@@ -40,9 +40,9 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from drums_rnn import checkpoints
+from drums_rnn.language_model import magenta_names as checkpoints
 from drums_rnn import files
-from drums_rnn import run_dir as run_dir_lib
+from drums_rnn.training import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
 
 CHECKPOINT_PREFIX = 'model.ckpt'

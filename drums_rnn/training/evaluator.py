@@ -22,10 +22,10 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from drums_rnn import input_pipeline
-from drums_rnn import run_dir as run_dir_lib
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.language_model.model import DrumsRnnModel
 
 # Summary tags, as Magenta names them.
 TRAIN_TAGS = ('loss', 'metrics/perplexity', 'metrics/accuracy', 'metrics/event_accuracy',

@@ -6,11 +6,11 @@ batch ``(inputs, labels, lengths)`` exactly as Magenta's train op (tf-slim
 (unpadded) steps, every gradient tensor clipped separately to `clip_norm`
 (`tf.clip_by_norm`; 0 = no clipping, as tf-slim clips only when > 0), then
 TF1 Adam; it returns the batch's metric sums
-(:func:`drums_rnn.train_metrics.metric_sums`). `Trainer.checkpoint` holds the
+(:func:`drums_rnn.training.evaluator.metric_sums`). `Trainer.checkpoint` holds the
 model, the Adam slots and the step, so a run resumes exactly.
 
 Distribution: the step runs under a `tf.distribute` strategy
-(:func:`drums_rnn.distributed.strategy_from_environment`) -- the default
+(:func:`drums_rnn.training.distributed.strategy_from_environment`) -- the default
 (one device) strategy normally, `MirroredStrategy` when several GPUs are
 visible, `MultiWorkerMirroredStrategy` when TF_CONFIG names a cluster. Each
 replica takes every n-th track of the batch (replica ids count across the
@@ -22,11 +22,11 @@ standing in for two GPUs, and with two worker processes).
 
 import tensorflow as tf
 
-from drums_rnn import distributed
-from drums_rnn import input_pipeline
-from drums_rnn import train_metrics
-from drums_rnn.model import CompactInputs
-from drums_rnn.model import DrumsRnnModel
+from drums_rnn.training import distributed
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import evaluator as train_metrics
+from drums_rnn.language_model.model import CompactInputs
+from drums_rnn.language_model.model import DrumsRnnModel
 
 
 class Adam(tf.Module):
@@ -62,7 +62,7 @@ class Trainer:
     hparams: its HParams.
     seed: seeds weight init, dropout and shuffling.
     strategy: a tf.distribute.Strategy (default:
-      :func:`drums_rnn.distributed.strategy_from_environment`).
+      :func:`drums_rnn.training.distributed.strategy_from_environment`).
     compiled: False runs the same step eagerly (the benchmark's reference).
     jit_compile: compile the step with XLA.
     compact: feed the model CompactInputs (one-hot part as indices); dense
