@@ -32,7 +32,7 @@ os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 
 import numpy as np  # noqa: E402
 
-from drums_rnn import bundle  # noqa: E402
+from drums_rnn import loading  # noqa: E402
 from drums_rnn import configs  # noqa: E402
 from drums_rnn.measure import comparison as evaluation  # noqa: E402
 from drums_rnn.data import groove  # noqa: E402
@@ -126,7 +126,7 @@ def main():
     return
   with tempfile.TemporaryDirectory(prefix='bench_evaluate_') as tmp:
     mag = os.path.join(tmp, 'kit.mag')
-    bundle.save_bundle(mag, config, hparams, model, description='benchmark bundle')
+    loading.save_bundle(mag, config, hparams, model, description='benchmark bundle')
     tracks_json = os.path.join(tmp, 'tracks.json')
     with open(tracks_json, 'w') as f:
       json.dump([[sorted(e) for e in config.encoding.classes_to_events(t)] for t in tracks], f)

@@ -34,7 +34,7 @@ os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from drums_rnn import bundle  # noqa: E402
+from drums_rnn import loading  # noqa: E402
 from drums_rnn import configs  # noqa: E402
 from drums_rnn.language_model import generation  # noqa: E402
 from drums_rnn.language_model.model import DrumsRnnModel  # noqa: E402
@@ -134,7 +134,7 @@ def bench_commands(repeats):
   tmp = tempfile.mkdtemp(prefix='bench_generate_')
   try:
     mag = os.path.join(tmp, 'kit_2x64.mag')
-    bundle.save_bundle(mag, config, hparams, model, description='benchmark bundle')
+    loading.save_bundle(mag, config, hparams, model, description='benchmark bundle')
     ours_exe = os.path.join(os.path.dirname(sys.executable), 'drums_rnn_generate')
     args = [f'--bundle_file={mag}', '--num_outputs=10', '--num_steps=128', '--primer_drums=[(36,)]']
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='')

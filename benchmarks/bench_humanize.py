@@ -60,12 +60,13 @@ def main():
       np.where(hits, 80, 0), np.zeros(hits.shape, np.float32), 120.0))
   batched = timed(lambda: humanizer.humanize_hits(hits, 120.0, seed=1), args.repeats)
   notes = timed(lambda: humanize.humanize_sequence(humanizer, sequence, seed=1), args.repeats)
-  starts, _ = humanize.window_plan(hits.shape[0])
-  padded = np.zeros((starts[-1] + humanize.WINDOW_STEPS, 9), bool)
+  window = humanizer.window_steps
+  starts, _ = humanize.window_plan(hits.shape[0], window, humanizer.hop_steps)
+  padded = np.zeros((starts[-1] + window, 9), bool)
   padded[:hits.shape[0]] = hits
-  windows = np.zeros((len(starts), humanize.WINDOW_STEPS, data.INPUT_SIZE), np.float32)
+  windows = np.zeros((len(starts), window, data.INPUT_SIZE), np.float32)
   for i, s in enumerate(starts):
-    windows[i, :, data.HITS] = padded[s:s + humanize.WINDOW_STEPS]
+    windows[i, :, data.HITS] = padded[s:s + window]
   windows[..., data.QPM], windows[..., data.LEVEL] = 120.0, humanize.DEFAULT_LEVEL
   one_by_one = timed(lambda: [humanizer._run(tf.constant(w[None])) for w in windows],  # pylint: disable=protected-access
                      args.repeats)

@@ -45,6 +45,7 @@ runtime.configure_process()  # as the commands run: before TensorFlow starts
 import tensorflow as tf  # noqa: E402
 
 from drums_rnn import configs  # noqa: E402
+from drums_rnn import kinds  # noqa: E402
 from drums_rnn.data import sequence_example  # noqa: E402
 from drums_rnn.training import input_pipeline  # noqa: E402
 from drums_rnn.training import trainer as trainer_lib  # noqa: E402
@@ -72,7 +73,7 @@ def encode_groove(path, num_files):
 
 
 def time_variant(config, hparams, batches, variant, steps):
-  trainer = trainer_lib.Trainer(config, hparams, seed=0, compiled=variant != 'eager',
+  trainer = trainer_lib.Trainer(kinds.task_for(config), hparams, seed=0, compiled=variant != "eager",
                              jit_compile=variant == 'xla')
   trainer.train_step(*batches[0])  # trace / warm up
   start = time.perf_counter()

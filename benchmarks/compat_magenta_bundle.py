@@ -32,7 +32,6 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from drums_rnn import bundle  # noqa: E402
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import loading  # noqa: E402
 from tests.helpers import basic_beat, drum_sequence  # noqa: E402
@@ -146,7 +145,7 @@ def main():
     check('Magenta V2 training checkpoint by name', diff < 1e-5, f'{os.path.basename(ckpt)}, max abs diff {diff:.2e}')
 
     ours_mag = os.path.join(tmp, 'ours.mag')
-    bundle.save_bundle(ours_mag, config, hparams, model, description='re-saved by drums_rnn')
+    loading.save_bundle(ours_mag, config, hparams, model, description='re-saved by drums_rnn')
     diff = float(np.abs(_peer_softmax(tmp, ours_mag, inputs) - ours).max())
     check('Magenta graph on OUR bundle == ours', diff < 1e-5, f'max abs diff {diff:.2e}')
     out = os.path.join(tmp, 'magenta_out')

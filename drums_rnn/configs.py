@@ -65,7 +65,7 @@ class DrumsRnnConfig:
   encoding: 'encoding.DrumEncoding'
   steps_per_quarter: int
   default_hparams: Mapping[str, Any]
-  kind = 'drums_rnn'  # what the commands make of it (class attribute, not a field)
+  kind = 'drums_rnn'  # its model family in drums_rnn.kinds (a class attribute, not a field)
 
   def hparams(self, overrides=None):
     """Returns default hparams updated by a `--hparams` string or a dict."""
@@ -87,7 +87,9 @@ class HumanizerConfig:
 
   It trains with the same commands as the Drums RNN configs
   (``drums_rnn_create_dataset`` / ``drums_rnn_train --config=humanizer``) on
-  its own datasets (:mod:`drums_rnn.humanizer.data`).
+  its own datasets (:mod:`drums_rnn.humanizer.data`). Its geometry -- windows
+  of ``window_bars`` 4/4 bars every ``hop_bars`` bars -- is in its hparams,
+  so it is stored with every model and read back from it.
   """
   name: str
   description: str
@@ -107,6 +109,8 @@ _RANGES = {
     'attn_length': (lambda v: v >= 0, '>= 0 (0 = no attention)'),
     'velocity_bins': (lambda v: 2 <= v <= 127, 'in 2..127'),
     'offset_bins': (lambda v: v >= 2, 'at least 2'),
+    'window_bars': (lambda v: v >= 1, 'at least 1'),
+    'hop_bars': (lambda v: v >= 1, 'at least 1'),
 }
 
 
@@ -153,7 +157,7 @@ CONFIGS: Dict[str, Any] = {
         steps_per_quarter=4,
         default_hparams={'batch_size': 64, 'rnn_layer_sizes': [128, 128], 'dropout_keep_prob': 0.8,
                          'clip_norm': 3, 'learning_rate': 0.002, 'velocity_bins': 32,
-                         'offset_bins': 32}),
+                         'offset_bins': 32, 'window_bars': 4, 'hop_bars': 2}),
 }
 
 

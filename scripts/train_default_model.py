@@ -95,13 +95,14 @@ def main(argv):
   config = configs.get_config('drum_kit')
   overrides = configs.parse_hparams(FLAGS.hparams, config.hparams())
   data = _datasets(config, FLAGS.groove_dir, FLAGS.work_dir)
-  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  from drums_rnn import kinds  # pylint: disable=import-outside-toplevel  (heavy: TF)
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
-  from drums_rnn.training import evaluator as train_metrics  # pylint: disable=import-outside-toplevel
-  from drums_rnn.training import loop as training  # pylint: disable=import-outside-toplevel
+  from drums_rnn.training import loop  # pylint: disable=import-outside-toplevel
+  from drums_rnn.training.evaluator import Evaluator  # pylint: disable=import-outside-toplevel
 
-  result = training.train(
-      os.path.join(FLAGS.work_dir, 'run'), data['train'], config, overrides,
+  task = kinds.task_for(config)
+  result = loop.train(
+      task, os.path.join(FLAGS.work_dir, 'run'), data['train'], overrides,
       num_training_steps=FLAGS.max_steps, summary_frequency=50, num_checkpoints=2, seed=FLAGS.seed,
       validation_file=data['validation'], validate_every=FLAGS.eval_every, patience=FLAGS.patience,
       max_hours=FLAGS.max_hours)
@@ -114,11 +115,10 @@ def main(argv):
   history = result.history
   best = min(history, key=lambda h: h['validation']['loss'])
   loaded = loading.load_model(os.path.dirname(result.best_checkpoint))
-  test = train_metrics.Evaluator(loaded.config, loaded.hparams, [data['test']],
-                                 model=loaded.model).evaluate_model()
+  test = Evaluator(task, loaded.hparams, [data['test']], model=loaded.model).evaluate_model()
   description = (f'drums_rnn default drum_kit model. {CREDIT} Best validation loss at step '
                  f'{best["step"]}.')
-  bundle.save_bundle(FLAGS.output, loaded.config, loaded.hparams, loaded.model,
+  loading.save_bundle(FLAGS.output, loaded.config, loaded.hparams, loaded.model,
                      description=description)
   figures = {
       'config': config.name, 'hparams': dict(loaded.hparams), 'best_step': best['step'],
@@ -126,7 +126,7 @@ def main(argv):
       'train_and_validate_seconds': round(sum(h['seconds'] for h in history)),
       'validation': _figures(best['validation']), 'test': _figures(test), 'credit': CREDIT,
       'bundle_bytes': os.path.getsize(FLAGS.output),
-      'parameters': int(sum(v.size for v in loaded.model.get_magenta_weights().values())),
+      'parameters': int(sum(v.size for v in loaded.model.get_weights().values())),
   }
   files.write_text_atomic(os.path.splitext(FLAGS.output)[0] + '.json',
                           json.dumps(figures, indent=1, sort_keys=True))

@@ -34,6 +34,7 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import files  # noqa: E402
+from drums_rnn import kinds  # noqa: E402
 from drums_rnn.humanizer import data as humanizer_data  # noqa: E402
 from drums_rnn.cli import common  # noqa: E402
 from drums_rnn.errors import DrumsRnnError  # noqa: E402
@@ -56,12 +57,12 @@ flags.DEFINE_float('max_hours', 1.0, 'Upper bound on training wall time.')
 flags.DEFINE_integer('seed', 1, 'Seed for initialisation, dropout and shuffling.')
 
 
-def _datasets(groove_dir, work_dir):
-  """The window file of each split, made once and kept for later runs."""
+def _datasets(config, hparams, groove_dir, work_dir):
+  """The window file of each split (windows as the hparams say), made once and kept for later runs."""
   out = os.path.join(work_dir, 'data')
   paths = {s: os.path.join(out, humanizer_data.output_name(s)) for s in humanizer_data.SPLITS}
   if not all(os.path.isfile(p) for p in paths.values()):
-    for line in humanizer_data.create_dataset(groove_dir, out).lines():
+    for line in kinds.create_dataset(config, groove_dir, out, hparams=hparams).lines():
       logging.info('%s', line)
   return paths
 
@@ -74,14 +75,14 @@ def main(argv):
   del argv
   config = configs.get_config('humanizer')
   overrides = configs.parse_hparams(FLAGS.hparams, config.hparams())
-  data = _datasets(FLAGS.groove_dir, FLAGS.work_dir)
-  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel  (heavy: TF)
-  from drums_rnn.humanizer import task as humanizer_training  # pylint: disable=import-outside-toplevel
+  data = _datasets(config, config.hparams(overrides), FLAGS.groove_dir, FLAGS.work_dir)
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
-  from drums_rnn.training import loop as training  # pylint: disable=import-outside-toplevel
+  from drums_rnn.training import loop  # pylint: disable=import-outside-toplevel
+  from drums_rnn.training.evaluator import Evaluator  # pylint: disable=import-outside-toplevel
 
-  result = training.train(
-      os.path.join(FLAGS.work_dir, 'run'), data['train'], config, overrides,
+  task = kinds.task_for(config)
+  result = loop.train(
+      task, os.path.join(FLAGS.work_dir, 'run'), data['train'], overrides,
       num_training_steps=FLAGS.max_steps, summary_frequency=100, num_checkpoints=2, seed=FLAGS.seed,
       validation_file=data['validation'], validate_every=FLAGS.eval_every, patience=FLAGS.patience,
       max_hours=FLAGS.max_hours)
@@ -94,11 +95,10 @@ def main(argv):
   history = result.history
   best = min(history, key=lambda h: h['validation']['loss'])
   loaded = loading.load_model(os.path.dirname(result.best_checkpoint), kind='humanizer')
-  test = humanizer_training.HumanizerEvaluator(loaded.config, loaded.hparams, [data['test']],
-                                               model=loaded.model).evaluate_model()
+  test = Evaluator(task, loaded.hparams, [data['test']], model=loaded.model).evaluate_model()
   description = (f'drums_rnn default humanizer. {CREDIT} Best validation loss at step '
                  f'{best["step"]}.')
-  bundle.save_bundle(FLAGS.output, loaded.config, loaded.hparams, loaded.model, description=description)
+  loading.save_bundle(FLAGS.output, loaded.config, loaded.hparams, loaded.model, description=description)
   figures = {
       'config': config.name, 'hparams': dict(loaded.hparams), 'best_step': best['step'],
       'steps_trained': result.final_step,

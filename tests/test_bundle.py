@@ -18,6 +18,8 @@ from drums_rnn import configs
 from drums_rnn import loading
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.language_model.model import DrumsRnnModel
+from drums_rnn.language_model import bundle as drums_bundle
+from drums_rnn.nn import weights as weights_lib
 from tests.magenta_graph_fixtures import build_magenta_fixtures
 
 SIZES = (8, 6, 5)
@@ -60,7 +62,7 @@ def test_magenta_bundle_matches_tf1_graph(magenta, layout):
   fx = magenta[layout]
   loaded = loading.load_model(fx['bundle'])
   config, hparams, model = loaded.config, loaded.hparams, loaded.model
-  assert config.name == 'drum_kit' and loaded.kind == 'bundle'
+  assert config.name == 'drum_kit' and loaded.origin == 'bundle'
   assert model.attention_layout == layout
   assert hparams['rnn_layer_sizes'] == list(SIZES)
   assert hparams['attn_length'] == 3  # from the metagraph's state shapes, not the default 32
@@ -82,17 +84,18 @@ def test_magenta_one_drum_bundle(magenta):
 def test_magenta_v2_training_checkpoint_by_name(magenta, tmp_path):
   """A model.ckpt-N with Adam slots and global_step loads by name; --hparams gives attn_length."""
   fx = magenta['first_layer']
-  weights = checkpoints.read_checkpoint(fx['checkpoint'])
+  weights = weights_lib.read_checkpoint(fx['checkpoint'])
   extra = {'global_step': np.int64(7), 'beta1_power': np.float32(0.9), 'beta2_power': np.float32(0.99)}
   for name, value in weights.items():
     extra[name + '/Adam'] = np.zeros_like(value)
     extra[name + '/Adam_1'] = np.zeros_like(value)
-  prefix = checkpoints.write_checkpoint(dict(weights, **extra), str(tmp_path / 'model.ckpt-7'), version=2)
+  prefix = weights_lib.write_checkpoint(dict(weights, **extra), str(tmp_path / 'model.ckpt-7'), version=2)
   assert os.path.isfile(prefix + '.index')
-  assert checkpoints.is_magenta_checkpoint(prefix)
+  assert not weights_lib.is_object_checkpoint(prefix)
+  assert checkpoints.has_magenta_names(weights_lib.read_checkpoint(prefix))
   # attn_length is in no variable: without a metagraph the config default is used ...
   loaded = loading.load_model(prefix, config=configs.get_config('drum_kit'))
-  assert loaded.hparams['attn_length'] == 32 and loaded.kind == 'magenta_checkpoint'
+  assert loaded.hparams['attn_length'] == 32 and loaded.origin == 'magenta_checkpoint'
   # ... and a config without attention cannot guess one.
   with pytest.raises(DrumsRnnError, match='attn_length'):
     loading.load_model(prefix, config=configs.get_config('one_drum'))
@@ -116,7 +119,7 @@ def test_magenta_v2_training_checkpoint_by_name(magenta, tmp_path):
 
 def test_old_variable_spellings_are_mapped(magenta, tmp_path):
   fx = magenta['whole_stack']
-  weights = checkpoints.read_checkpoint(fx['checkpoint'])
+  weights = weights_lib.read_checkpoint(fx['checkpoint'])
   old = {}
   for name, value in weights.items():
     name = name.replace('fully_connected/weights', 'fully_connected/Linear/Matrix')
@@ -143,8 +146,8 @@ def test_normalize_name():
 def _random_model(config, hparams, layout='first_layer', seed=0):
   model = DrumsRnnModel.from_config(config, hparams, attention_layout=layout)
   rng = np.random.default_rng(seed)
-  model.set_magenta_weights({k: rng.uniform(-0.5, 0.5, v.shape).astype(np.float32)
-                             for k, v in model.get_magenta_weights().items()})
+  model.set_weights({k: rng.uniform(-0.5, 0.5, v.shape).astype(np.float32)
+                             for k, v in model.get_weights().items()})
   return model
 
 
@@ -154,7 +157,7 @@ def test_our_bundle_round_trip(tmp_path, layout):
   hparams = config.hparams('rnn_layer_sizes=[6,5],attn_length=2')
   model = _random_model(config, hparams, layout)
   path = str(tmp_path / 'ours.mag')
-  bundle.save_bundle(path, config, hparams, model, description='my grooves')
+  loading.save_bundle(path, config, hparams, model, description='my grooves')
   result = loading.load_model(path)
   loaded_hparams, loaded, proto = result.hparams, result.model, result.bundle
   assert proto.generator_details.id == 'drum_kit'
@@ -162,8 +165,8 @@ def test_our_bundle_round_trip(tmp_path, layout):
   assert bundle.user_description(proto) == 'my grooves'
   assert loaded_hparams['rnn_layer_sizes'] == [6, 5] and loaded_hparams['attn_length'] == 2
   assert loaded.attention_layout == layout
-  for name, value in model.get_magenta_weights().items():
-    np.testing.assert_array_equal(loaded.get_magenta_weights()[name], value)
+  for name, value in model.get_weights().items():
+    np.testing.assert_array_equal(loaded.get_weights()[name], value)
   assert not [f for f in os.listdir(tmp_path) if f != 'ours.mag']  # no temp files left
 
 
@@ -172,15 +175,15 @@ def test_generator_id_and_description_override(tmp_path):
   hparams = config.hparams('rnn_layer_sizes=[4],attn_length=0')
   model = _random_model(config, hparams)
   path = str(tmp_path / 'named.mag')
-  bundle.save_bundle(path, config, hparams, model, description='d', generator_id='my_drums',
+  loading.save_bundle(path, config, hparams, model, description='d', generator_id='my_drums',
                      generator_description='My one-drum model')
   result = loading.load_model(path)
   loaded_config, loaded, proto = result.config, result.model, result.bundle
   assert proto.generator_details.id == 'my_drums'
   assert proto.generator_details.description == 'My one-drum model'
   assert loaded_config.name == 'one_drum'  # read back from our hparams line
-  for name, value in model.get_magenta_weights().items():
-    np.testing.assert_array_equal(loaded.get_magenta_weights()[name], value)
+  for name, value in model.get_weights().items():
+    np.testing.assert_array_equal(loaded.get_weights()[name], value)
 
 
 def test_our_metagraph_runs_like_magenta(tmp_path):
@@ -188,7 +191,7 @@ def test_our_metagraph_runs_like_magenta(tmp_path):
   config = configs.get_config('drum_kit')
   hparams = config.hparams('rnn_layer_sizes=[6,5],attn_length=2')
   model = _random_model(config, hparams, seed=4)
-  proto = bundle.make_bundle(config, hparams, model.get_magenta_weights())
+  proto = drums_bundle.make_bundle(config, hparams, model.get_weights())
   assert len(proto.metagraph_file) < 200_000  # initial values are not stored in the graph
   ckpt = str(tmp_path / 'model.ckpt')
   with open(ckpt, 'wb') as f:

@@ -205,11 +205,10 @@ def test_batched_likelihood_equals_one_track_at_a_time():
 
 
 def test_bundle_and_checkpoint_score_like_the_model(tmp_path):
-  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel
   model = tiny_model(seed=6)
   tracks = [np.arange(40) % 13, np.arange(30) % 5]
   expected = evaluation.model_likelihood(model, KIT, tracks).mean_log_likelihood
-  path = bundle.save_bundle(str(tmp_path / 'tiny.mag'), KIT, model_hparams(), model, 'test')
+  path = loading.save_bundle(str(tmp_path / 'tiny.mag'), KIT, model_hparams(), model, 'test')
   result = loading.load_model(path)
   config, loaded = result.config, result.model
   assert config.name == 'drum_kit'

@@ -21,6 +21,7 @@ import pytest
 import tensorflow as tf
 
 from drums_rnn import configs
+from drums_rnn import kinds
 from drums_rnn.training import loop as training
 from tests import helpers
 from tests.test_training import PATTERN
@@ -144,7 +145,8 @@ def run_with_two_checkpoints(tmp_path_factory, data):
   """A run dir as training leaves it: settings and model.ckpt-2, model.ckpt-4."""
   run = str(tmp_path_factory.mktemp('base') / 'run')
   for steps in (2, 4):
-    training.train(run, data, DRUM_KIT, overrides(HPARAMS), num_training_steps=steps, seed=1)
+    training.train(kinds.task_for(DRUM_KIT), run, data, overrides(HPARAMS), num_training_steps=steps,
+                   seed=1)
   return run
 
 

@@ -19,6 +19,8 @@ from drums_rnn.language_model import primers
 from drums_rnn.training import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.language_model.model import DrumsRnnModel
+from drums_rnn.language_model import family as drums_family
+from drums_rnn.training import checkpoints
 from tests import helpers
 
 NAME = re.compile(r'^\d{4}-\d\d-\d\d_\d{6}_(\d+)\.mid$')
@@ -37,8 +39,8 @@ def _small_run(path, seed=0):
   hparams = config.hparams('rnn_layer_sizes=[16,12],attn_length=4,batch_size=8')
   model = DrumsRnnModel.from_config(config, hparams)
   rng = np.random.default_rng(seed)
-  model.set_magenta_weights({k: rng.uniform(-0.6, 0.6, v.shape).astype(np.float32)
-                             for k, v in model.get_magenta_weights().items()})
+  model.set_weights({k: rng.uniform(-0.6, 0.6, v.shape).astype(np.float32)
+                             for k, v in model.get_weights().items()})
   train = run_dir_lib.train_dir(str(path))
   run_dir_lib.save_settings(train, 'drum_kit', hparams)
   tf.train.Checkpoint(model=model).save(os.path.join(train, 'ckpt'))
@@ -185,23 +187,23 @@ def test_model_flag_rules(run, tmp_path, monkeypatch):
     last = result['stderr'].strip().splitlines()[-1]
     assert last.startswith('error: ') and message in last, result['stderr'][-2000:]
     assert 'Traceback' not in result['stderr']
-  monkeypatch.setattr(loading, 'DEFAULT_BUNDLE', str(tmp_path / 'models' / 'drum_kit.mag'))
+  monkeypatch.setattr(drums_family, 'DEFAULT_MODEL', str(tmp_path / 'models' / 'drum_kit.mag'))
   with pytest.raises(DrumsRnnError, match='no model given'):
     loading.load_model()
   # Once a shipped bundle exists it is used without any model flag.
   from_run = loading.load_model(run)
-  assert from_run.kind == 'run_dir'
+  assert from_run.origin == 'run_dir'
   os.makedirs(tmp_path / 'models')
-  bundle.save_bundle(loading.DEFAULT_BUNDLE, from_run.config, from_run.hparams, from_run.model)
+  loading.save_bundle(drums_family.DEFAULT_MODEL, from_run.config, from_run.hparams, from_run.model)
   shipped = loading.load_model()
-  assert shipped.hparams['rnn_layer_sizes'] == [16, 12] and shipped.source == loading.DEFAULT_BUNDLE
+  assert shipped.hparams['rnn_layer_sizes'] == [16, 12] and shipped.source == drums_family.DEFAULT_MODEL
   # Our own TF2 checkpoint by its prefix.
-  ckpt = run_dir_lib.checkpoints_newest_first(run_dir_lib.train_dir(run))[0]
+  ckpt = checkpoints.checkpoints_newest_first(run_dir_lib.train_dir(run))[0]
   from_prefix = loading.load_model(ckpt)
-  assert from_prefix.kind == 'checkpoint' and from_prefix.source == ckpt
-  for name, value in from_run.model.get_magenta_weights().items():
-    np.testing.assert_array_equal(shipped.model.get_magenta_weights()[name], value)
-    np.testing.assert_array_equal(from_prefix.model.get_magenta_weights()[name], value)
+  assert from_prefix.origin == 'checkpoint' and from_prefix.source == ckpt
+  for name, value in from_run.model.get_weights().items():
+    np.testing.assert_array_equal(shipped.model.get_weights()[name], value)
+    np.testing.assert_array_equal(from_prefix.model.get_weights()[name], value)
 
 
 def test_damaged_newest_checkpoint_falls_back_with_a_warning(tmp_path, caplog):
@@ -211,7 +213,7 @@ def test_damaged_newest_checkpoint_falls_back_with_a_warning(tmp_path, caplog):
   checkpoint = tf.train.Checkpoint(model=model)
   checkpoint.save_counter.assign(1)
   newest = checkpoint.save(os.path.join(train, 'ckpt'))  # ckpt-2, then damage it
-  assert run_dir_lib.checkpoints_newest_first(train)[0] == newest
+  assert checkpoints.checkpoints_newest_first(train)[0] == newest
   with open(newest + '.data-00000-of-00001', 'r+b') as f:
     f.truncate(100)
   loaded = loading.load_model(run)

@@ -25,7 +25,7 @@ ONE = configs.get_config('one_drum')
 def kit_sampler():
   """A small drum_kit model with sharp (non-uniform) random weights, and its sampler."""
   model = DrumsRnnModel(KIT.encoding.input_size, KIT.encoding.num_classes, [24, 16], attn_length=4, seed=1)
-  model.set_magenta_weights({k: v * 4 for k, v in model.get_magenta_weights().items()})
+  model.set_weights({k: v * 4 for k, v in model.get_weights().items()})
   return model, generation.BatchedSampler(model, KIT.encoding)
 
 

@@ -12,6 +12,7 @@ from drums_rnn import configs
 from drums_rnn.humanizer import data as humanizer_data
 from drums_rnn import midi
 from drums_rnn.humanizer import performance
+from drums_rnn.language_model import family as drums_family
 from tests import helpers
 
 TINY = {'rnn_layer_sizes': [16], 'batch_size': 8, 'velocity_bins': 16, 'offset_bins': 16,
@@ -96,15 +97,15 @@ def _tiny_loaded(seed=0):
   from drums_rnn.humanizer.model import HumanizerModel  # pylint: disable=import-outside-toplevel
   config = configs.get_config('humanizer')
   hp = config.hparams(TINY)
-  return loading.LoadedModel(config, hp, HumanizerModel.from_hparams(hp, seed=seed), 'tiny', 'test')
+  return loading.LoadedModel(config, hp, HumanizerModel.from_config(config, hp, seed=seed), 'tiny', 'test')
 
 
 def test_tiny_model_loss_falls(tmp_path):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from drums_rnn.humanizer import task as humanizer_training  # pylint: disable=import-outside-toplevel
+  from drums_rnn import kinds  # pylint: disable=import-outside-toplevel
+  from drums_rnn.training.trainer import Trainer  # pylint: disable=import-outside-toplevel
   config = configs.get_config('humanizer')
-  trainer = humanizer_training.HumanizerTrainer(config, config.hparams(dict(TINY, learning_rate=0.02)),
-                                                seed=1)
+  trainer = Trainer(kinds.task_for(config), config.hparams(dict(TINY, learning_rate=0.02)), seed=1)
   perf, _ = performance.read_performance(played_sequence(bars=16, seed=3))
   batch = np.stack([humanizer_data.encode_window(perf, s, 64)[0] for s in range(0, 192, 32)])
   lengths = tf.fill([batch.shape[0]], 64)
@@ -145,10 +146,10 @@ def test_humanizing_keeps_notes_and_moves_less_than_half_a_step():
 
 def test_long_tracks_use_whole_window_batches():
   from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
-  starts, choice = humanize.window_plan(512)
-  assert starts[0] == 0 and starts[-1] + humanize.WINDOW_STEPS >= 512
+  starts, choice = humanize.window_plan(512, 64, 32)
+  assert starts[0] == 0 and starts[-1] + 64 >= 512
   offsets = np.arange(512) - np.asarray(starts)[choice]
-  assert offsets.min() >= 0 and offsets.max() < humanize.WINDOW_STEPS
+  assert offsets.min() >= 0 and offsets.max() < 64
   assert np.all(offsets[64:-64] >= 16) and np.all(offsets[64:-64] < 48)  # central half
   humanizer = humanize.Humanizer(_tiny_loaded())
   hits = performance.classes_to_hits(np.tile([5, 0, 4, 0, 7, 0, 4, 0], 64))
@@ -160,11 +161,10 @@ def test_long_tracks_use_whole_window_batches():
 
 
 def test_bundle_round_trip_and_kinds(tmp_path):
-  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   from drums_rnn.errors import DrumsRnnError  # pylint: disable=import-outside-toplevel
   tiny = _tiny_loaded(seed=4)
-  path = bundle.save_bundle(str(tmp_path / 'h.mag'), tiny.config, tiny.hparams, tiny.model, 'tiny test')
+  path = loading.save_bundle(str(tmp_path / 'h.mag'), tiny.config, tiny.hparams, tiny.model, 'tiny test')
   loaded = loading.load_model(path, kind='humanizer')
   assert loaded.hparams['rnn_layer_sizes'] == [16]
   for name, value in tiny.model.get_weights().items():
@@ -172,7 +172,7 @@ def test_bundle_round_trip_and_kinds(tmp_path):
   with pytest.raises(DrumsRnnError, match='is a humanizer, not a Drums RNN model'):
     loading.load_model(path)
   with pytest.raises(DrumsRnnError, match='is a Drums RNN model, not a humanizer'):
-    loading.load_model(loading.DEFAULT_BUNDLE, kind='humanizer')
+    loading.load_model(drums_family.DEFAULT_MODEL, kind="humanizer")
 
 
 def _run_cli(cases):
@@ -184,9 +184,9 @@ def _run_cli(cases):
 
 
 def test_command_humanizes_and_fails_cleanly(tmp_path):
-  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   tiny = _tiny_loaded(seed=2)
-  mag = bundle.save_bundle(str(tmp_path / 'h.mag'), tiny.config, tiny.hparams, tiny.model, 'tiny')
+  mag = loading.save_bundle(str(tmp_path / 'h.mag'), tiny.config, tiny.hparams, tiny.model, 'tiny')
   (tmp_path / 'in').mkdir()
   good = midi.write_midi(str(tmp_path / 'in' / 'groove.mid'), played_sequence(bars=2))
   silent = tmp_path / 'silent.mid'

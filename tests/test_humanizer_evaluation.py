@@ -94,9 +94,9 @@ def test_evaluate_reports_every_method(groove_dir):
 
 
 def test_evaluate_command(groove_dir, tmp_path):
-  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   tiny = _tiny_loaded(seed=5)
-  mag = bundle.save_bundle(str(tmp_path / 'h.mag'), tiny.config, tiny.hparams, tiny.model, 'tiny')
+  mag = loading.save_bundle(str(tmp_path / 'h.mag'), tiny.config, tiny.hparams, tiny.model, 'tiny')
   out = tmp_path / 'figures.json'
   cases = [[f'--bundle_file={mag}', '--evaluate', f'--groove_dir={groove_dir}', f'--output_json={out}'],
            [f'--bundle_file={mag}', '--evaluate', f'--groove_dir={tmp_path / "nowhere"}']]

@@ -218,7 +218,7 @@ def test_first_layer_matches_numpy(case):
   model = DrumsRnnModel(input_size, classes, case['sizes'], attn_length=case['attn_length'],
                         residual_connections=case['residual'])
   weights = _random_weights(model)
-  model.set_magenta_weights(weights)
+  model.set_weights(weights)
   w = {k: v.astype(np.float64) for k, v in weights.items()}
   x = _inputs(batch, steps, input_size)
 
@@ -256,7 +256,7 @@ def test_whole_stack_matches_numpy():
   input_size, classes, batch, steps, sizes, length = 9, 7, 2, 8, [12, 10], 4
   model = DrumsRnnModel(input_size, classes, sizes, attn_length=length, attention_layout='whole_stack')
   weights = _random_weights(model, seed=3)
-  model.set_magenta_weights(weights)
+  model.set_weights(weights)
   w = {k: v.astype(np.float64) for k, v in weights.items()}
   x = _inputs(batch, steps, input_size, seed=4)
   state = dict(layers=[dict(c=np.zeros((batch, s)), h=np.zeros((batch, s))) for s in sizes],
@@ -287,26 +287,26 @@ def test_compiled_call_matches_eager_and_dropout_only_in_training():
 def test_magenta_weights_round_trip():
   model = _default_model('drum_kit')
   weights = _random_weights(model, seed=5)
-  model.set_magenta_weights(weights)
-  got = model.get_magenta_weights()
+  model.set_weights(weights)
+  got = model.get_weights()
   assert set(got) == set(weights)
   for name, value in weights.items():
     np.testing.assert_array_equal(got[name], value)
   other = _default_model('drum_kit')
-  other.set_magenta_weights(got)
+  other.set_weights(got)
   x = _inputs(1, 3, 518)
   np.testing.assert_array_equal(other(x)[0].numpy(), model(x)[0].numpy())
 
 
-def test_set_magenta_weights_is_strict():
+def test_set_weights_is_strict():
   model = DrumsRnnModel(9, 7, [8], attn_length=0)
-  weights = model.get_magenta_weights()
+  weights = model.get_weights()
   bad = dict(weights)
   del bad['fully_connected/biases']
   bad['extra/thing'] = np.zeros(3)
   bad['fully_connected/weights'] = np.zeros((3, 3))
   with pytest.raises(DrumsRnnError) as e:
-    model.set_magenta_weights(bad)
+    model.set_weights(bad)
   message = str(e.value)
   assert 'missing: fully_connected/biases' in message
   assert 'unexpected: extra/thing' in message
@@ -324,8 +324,8 @@ def test_graph_mode_variable_names_are_magentas():
 
 
 def test_initialisation_is_seeded_glorot_with_zero_biases():
-  a = DrumsRnnModel(9, 7, [8], seed=3).get_magenta_weights()
-  b = DrumsRnnModel(9, 7, [8], seed=3).get_magenta_weights()
+  a = DrumsRnnModel(9, 7, [8], seed=3).get_weights()
+  b = DrumsRnnModel(9, 7, [8], seed=3).get_weights()
   for name in a:
     np.testing.assert_array_equal(a[name], b[name])
   assert not a['fully_connected/biases'].any()
@@ -345,7 +345,7 @@ def test_bad_arguments():
 def test_compact_inputs_equal_dense_one_hot(residual):
   from drums_rnn.language_model.model import CompactInputs
   model = DrumsRnnModel(12, 8, [6, 6], attn_length=3, residual_connections=residual, seed=2)
-  model.set_magenta_weights(_random_weights(model, seed=7))
+  model.set_weights(_random_weights(model, seed=7))
   rng = np.random.default_rng(0)
   classes = rng.integers(-1, 8, (3, 7)).astype(np.int32)  # -1: an all-zero (padding) row
   extras = rng.standard_normal((3, 7, 4)).astype(np.float32)
@@ -362,7 +362,7 @@ def test_hand_written_gradients_equal_autodiff(residual):
   models = {fused: DrumsRnnModel(9, 7, [6, 5], attn_length=3, residual_connections=residual, seed=1,
                                  fused_gradient=fused) for fused in (False, True)}
   for model in models.values():
-    model.set_magenta_weights(_random_weights(model, seed=11))
+    model.set_weights(_random_weights(model, seed=11))
   rng = np.random.default_rng(0)
   x = tf.constant(_inputs(2, 7, 9))
   state = tuple(tf.constant(rng.standard_normal(s.shape).astype(np.float32))

@@ -11,20 +11,23 @@ import pytest
 import tensorflow as tf
 
 from drums_rnn import configs
-from drums_rnn.training import eval_job
-from drums_rnn.training import input_pipeline
+from drums_rnn import kinds
 from drums_rnn import loading
-from drums_rnn.training import run_dir as run_dir_lib
-from drums_rnn.measure import scoring
 from drums_rnn.data import sequence_example
 from drums_rnn.data import tfrecord
-from drums_rnn.training import evaluator as train_metrics
-from drums_rnn.training import trainer as trainer_lib
-from drums_rnn.training import loop as training
 from drums_rnn.errors import DrumsRnnError
+from drums_rnn.language_model import task as drums_task
+from drums_rnn.measure import scoring
+from drums_rnn.training import eval_job
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import loop as training
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.training import trainer as trainer_lib
+from drums_rnn.training.evaluator import Evaluator
 from tests import helpers
 
 DRUM_KIT = configs.get_config('drum_kit')
+KIT_TASK = kinds.task_for(DRUM_KIT)
 TINY = 'batch_size=4,rnn_layer_sizes=[16],attn_length=4,dropout_keep_prob=1.0,learning_rate=0.01'
 
 
@@ -118,8 +121,8 @@ def test_training_batches_are_bucketed_by_length(synthetic_data):
 def test_metric_sums_are_masked():
   logits = tf.constant([[[5.0, 0.0], [0.0, 5.0], [9.0, 0.0]]])
   labels = tf.constant([[0, 0, 1]], tf.int64)
-  sums = train_metrics.metric_sums(logits, labels, tf.constant([2]), num_classes=2)
-  metrics = train_metrics.metrics_from_sums({k: v.numpy() for k, v in sums.items()})
+  sums = drums_task.metric_sums(logits, labels, tf.constant([2]), num_classes=2)
+  metrics = drums_task.metrics_from_sums({k: v.numpy() for k, v in sums.items()})
   xent0 = -math.log(math.exp(5) / (math.exp(5) + 1))
   xent1 = -math.log(1 / (math.exp(5) + 1))
   assert metrics['loss'] == pytest.approx((xent0 + xent1) / 2, rel=1e-5)
@@ -133,7 +136,7 @@ def test_per_tensor_clipping_and_adam_match_tf1_formulas():
   config = configs.get_config('drum_kit')
   hparams = config.hparams('batch_size=2,rnn_layer_sizes=[8],attn_length=0,dropout_keep_prob=1.0,'
                            'clip_norm=1,learning_rate=0.1')
-  trainer = trainer_lib.Trainer(config, hparams, seed=0)
+  trainer = trainer_lib.Trainer(kinds.task_for(config), hparams, seed=0)
   before = [v.numpy().copy() for v in trainer.variables]
   rng = np.random.default_rng(0)
   inputs = config.encoding.inputs_from_classes(rng.integers(0, 512, 6))[None].repeat(2, 0)
@@ -141,7 +144,7 @@ def test_per_tensor_clipping_and_adam_match_tf1_formulas():
   lengths = np.array([6, 4], np.int32)
   with tf.GradientTape() as tape:
     logits, _ = trainer.model(inputs)
-    sums = train_metrics.metric_sums(logits, tf.constant(labels), tf.constant(lengths))
+    sums = drums_task.metric_sums(logits, tf.constant(labels), tf.constant(lengths))
     loss = sums['xent'] / sums['steps']
   grads = tape.gradient(loss, trainer.variables)
   trainer.train_step(inputs, labels, lengths)
@@ -162,7 +165,7 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from drums_rnn import configs
+from drums_rnn import configs, kinds
 from drums_rnn.training import trainer as trainer_lib
 config = configs.get_config('drum_kit')
 hparams = config.hparams('batch_size=5,rnn_layer_sizes=[8,8],attn_length=3,dropout_keep_prob=1.0')
@@ -173,11 +176,11 @@ lengths = np.array([24, 20, 17, 9, 24], np.int32)
 results = {}
 for name, strategy in [('one', tf.distribute.get_strategy()),
                        ('mirrored', tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1']))]:
-  trainer = trainer_lib.Trainer(config, hparams, seed=3, strategy=strategy)
+  trainer = trainer_lib.Trainer(kinds.task_for(config), hparams, seed=3, strategy=strategy)
   sums = trainer.train_step(inputs, labels, lengths)
   results[name] = {'replicas': strategy.num_replicas_in_sync, 'steps': float(sums['steps']),
                    'xent': float(sums['xent']),
-                   'weights': {k: v.tolist() for k, v in trainer.model.get_magenta_weights().items()}}
+                   'weights': {k: v.tolist() for k, v in trainer.model.get_weights().items()}}
 json.dump(results, sys.stdout)
 """
 
@@ -211,11 +214,11 @@ def mean_log_likelihood(model, tracks):
 def test_tiny_model_learns_groove_and_resumes(groove_data, tmp_path):
   train_file, eval_file, eval_tracks = groove_data
   run = str(tmp_path / 'run')
-  model_before = trainer_lib.Trainer(DRUM_KIT, DRUM_KIT.hparams(TINY), seed=3).model
+  model_before = trainer_lib.Trainer(KIT_TASK, DRUM_KIT.hparams(TINY), seed=3).model
   ll_before = mean_log_likelihood(model_before, eval_tracks)
   assert ll_before == pytest.approx(-math.log(512), abs=0.05)
 
-  first = training.train(run, train_file, DRUM_KIT, overrides(TINY), num_training_steps=30,
+  first = training.train(KIT_TASK, run, train_file, overrides(TINY), num_training_steps=30,
                          summary_frequency=10, seed=3)
   assert (first.start_step, first.final_step) == (0, 30)
   assert first.checkpoint.endswith('model.ckpt-30')
@@ -226,36 +229,36 @@ def test_tiny_model_learns_groove_and_resumes(groove_data, tmp_path):
   assert ll_after > ll_before + 1.5  # held-out loss falls
 
   # Resume: same hparams are fine, the step continues, the optimizer state is restored.
-  trainer = trainer_lib.Trainer(DRUM_KIT, DRUM_KIT.hparams(TINY))
+  trainer = trainer_lib.Trainer(KIT_TASK, DRUM_KIT.hparams(TINY))
   trainer.checkpoint.restore(first.checkpoint).assert_consumed()
   assert int(trainer.optimizer.iterations) == 30
   slots = [m.numpy() for m in trainer.optimizer.m]
   assert any(np.abs(s).max() > 0 for s in slots)
-  second = training.train(run, train_file, DRUM_KIT, overrides('batch_size=4'),
+  second = training.train(KIT_TASK, run, train_file, overrides('batch_size=4'),
                           num_training_steps=40, summary_frequency=10, seed=3)
   assert (second.start_step, second.final_step) == (30, 40)
   assert second.checkpoint.endswith('model.ckpt-40')
-  again = training.train(run, train_file, DRUM_KIT, overrides(TINY), num_training_steps=40)
+  again = training.train(KIT_TASK, run, train_file, overrides(TINY), num_training_steps=40)
   assert again.final_step == 40  # absolute step: nothing more to do
 
   with pytest.raises(DrumsRnnError, match=r'batch_size: saved 4, given 8'):
-    training.train(run, train_file, DRUM_KIT, overrides('batch_size=8'), num_training_steps=50)
+    training.train(KIT_TASK, run, train_file, overrides('batch_size=8'), num_training_steps=50)
   with pytest.raises(DrumsRnnError, match='trained with --config=drum_kit'):
-    training.train(run, train_file, configs.get_config('one_drum'), num_training_steps=50)
+    training.train(kinds.task_for(configs.get_config('one_drum')), run, train_file, num_training_steps=50)
 
   # Summaries carry Magenta's tags.
   tags = set()
   for path in glob.glob(os.path.join(run, 'train', 'events.out.tfevents.*')):
     for event in tf.compat.v1.train.summary_iterator(path):
       tags.update(v.tag for v in event.summary.value)
-  assert set(train_metrics.TRAIN_TAGS) | {'global_step/sec'} <= tags
+  assert set(drums_task.TRAIN_TAGS) | {'global_step/sec'} <= tags
 
   # Evaluation of a fixed checkpoint: same numbers twice, summaries in run/eval.
-  results = eval_job.evaluate_repeatedly(run, eval_file, DRUM_KIT, timeout_secs=1, interval_secs=0,
+  results = eval_job.evaluate_repeatedly(KIT_TASK, run, eval_file, timeout_secs=1, interval_secs=0,
                                          max_evaluations=1)
   assert results[0][0] == 40
   hparams = run_dir_lib.load_settings(run)[1]
-  evaluator = train_metrics.Evaluator(DRUM_KIT, hparams, [eval_file])
+  evaluator = Evaluator(KIT_TASK, hparams, [eval_file])
   step, metrics = evaluator.evaluate(second.checkpoint)
   assert step == 40
   assert metrics == results[0][1]
@@ -264,45 +267,45 @@ def test_tiny_model_learns_groove_and_resumes(groove_data, tmp_path):
   for path in glob.glob(os.path.join(run, 'eval', 'events.out.tfevents.*')):
     for event in tf.compat.v1.train.summary_iterator(path):
       eval_tags.update(v.tag for v in event.summary.value)
-  assert set(train_metrics.TRAIN_TAGS) | {'metrics/per_class_accuracy'} <= eval_tags
+  assert set(drums_task.TRAIN_TAGS) | {'metrics/per_class_accuracy'} <= eval_tags
 
 
 def test_eval_waits_and_times_out_without_checkpoints(synthetic_data, tmp_path, caplog):
   run = tmp_path / 'run'
   run.mkdir()  # a run dir that training has not written yet
   caplog.set_level(logging.INFO, logger='absl')
-  results = eval_job.evaluate_repeatedly(str(run), synthetic_data, DRUM_KIT, timeout_secs=1,
+  results = eval_job.evaluate_repeatedly(KIT_TASK, str(run), synthetic_data, timeout_secs=1,
                                          interval_secs=0, log_every_secs=0.3)
   assert results == []
   waiting = [r.getMessage() for r in caplog.records
              if 'Waiting for a new checkpoint' in r.getMessage()]
   assert waiting and f'in {run}/train' in waiting[0]  # it says now and then that it waits
   with pytest.raises(DrumsRnnError, match='does not exist'):
-    eval_job.evaluate_repeatedly(str(tmp_path / 'typo'), synthetic_data, DRUM_KIT, timeout_secs=1)
+    eval_job.evaluate_repeatedly(KIT_TASK, str(tmp_path / 'typo'), synthetic_data, timeout_secs=1)
   assert not (tmp_path / 'typo').exists()
 
 
 def test_bad_inputs_raise_clear_errors(synthetic_data, tmp_path):
   run = str(tmp_path / 'run')
   with pytest.raises(DrumsRnnError, match='no files match'):
-    training.train(run, str(tmp_path / 'nothing*.tfrecord'), DRUM_KIT)
+    training.train(KIT_TASK, run, str(tmp_path / 'nothing*.tfrecord'))
   with pytest.raises(DrumsRnnError, match='is a directory: give a TFRecord file or a glob'):
-    training.train(run, str(tmp_path), DRUM_KIT)
+    training.train(KIT_TASK, run, str(tmp_path))
   empty = write_records(str(tmp_path / 'empty.tfrecord'), [])
   os.mkdir(run)
   with pytest.raises(DrumsRnnError, match='empty file'):
-    eval_job.evaluate_repeatedly(run, empty, DRUM_KIT, timeout_secs=1)
+    eval_job.evaluate_repeatedly(KIT_TASK, run, empty, timeout_secs=1)
   with pytest.raises(DrumsRnnError, match='size 518, but the config expects 2'):
-    training.train(run, synthetic_data, configs.get_config('one_drum'))
+    training.train(kinds.task_for(configs.get_config('one_drum')), run, synthetic_data)
   with pytest.raises(DrumsRnnError, match="unknown hparam 'bogus'"):
-    training.train(run, synthetic_data, DRUM_KIT, {'bogus': 1})
+    training.train(KIT_TASK, run, synthetic_data, {'bogus': 1})
   for arguments, message in (({'num_checkpoints': -1}, 'num_checkpoints must be >= 0'),
                              ({'summary_frequency': 0}, 'summary_frequency must be at least 1'),
                              ({'num_training_steps': -5}, 'num_training_steps must be >= 0')):
     with pytest.raises(DrumsRnnError, match=message):
-      training.train(run, synthetic_data, DRUM_KIT, **arguments)
+      training.train(KIT_TASK, run, synthetic_data, **arguments)
   with pytest.raises(DrumsRnnError, match="hparam 'batch_size' must be at least 1"):
-    training.train(run, synthetic_data, DRUM_KIT, {'batch_size': 0})
+    training.train(KIT_TASK, run, synthetic_data, {'batch_size': 0})
   assert os.listdir(run) == []  # nothing written for bad arguments
 
 
@@ -319,7 +322,7 @@ def test_nan_loss_stops_with_a_message(tmp_path):
   path = write_records(str(tmp_path / 'nan.tfrecord'),
                        [_records_of(DRUM_KIT, [1, 2, 3, 4, 5, 6], poison)] * 4)
   with pytest.raises(DrumsRnnError, match='loss is nan at step 1: training diverged'):
-    training.train(str(tmp_path / 'run'), path, DRUM_KIT,
+    training.train(KIT_TASK, str(tmp_path / "run"), path,
                    overrides('batch_size=2,rnn_layer_sizes=[4]'), num_training_steps=5, seed=0)
   # The run never really started: no settings were saved to refuse a corrected command.
   assert not os.path.exists(os.path.join(tmp_path, 'run', 'train', run_dir_lib.SETTINGS_FILE))
@@ -331,7 +334,7 @@ def test_inputs_that_are_not_one_hot_are_reported(tmp_path):
   path = write_records(str(tmp_path / 'bad.tfrecord'),
                        [_records_of(DRUM_KIT, [1, 2, 3, 4, 5, 6], two_hot)] * 2)
   with pytest.raises(DrumsRnnError, match='not one-hot'):
-    training.train(str(tmp_path / 'run'), path, DRUM_KIT,
+    training.train(KIT_TASK, str(tmp_path / "run"), path,
                    overrides('batch_size=2,rnn_layer_sizes=[4]'), num_training_steps=2)
 
 
@@ -339,7 +342,7 @@ def test_clip_norm_zero_means_no_clipping():
   """tf-slim's create_train_op clips only when clip_norm > 0: 0 must not zero the update."""
   hparams = DRUM_KIT.hparams('batch_size=2,rnn_layer_sizes=[8],attn_length=0,dropout_keep_prob=1.0,'
                              'clip_norm=0,learning_rate=0.1')
-  trainer = trainer_lib.Trainer(DRUM_KIT, hparams, seed=0)
+  trainer = trainer_lib.Trainer(KIT_TASK, hparams, seed=0)
   before = [v.numpy().copy() for v in trainer.variables]
   rng = np.random.default_rng(0)
   inputs = DRUM_KIT.encoding.inputs_from_classes(rng.integers(0, 512, 6))[None].repeat(2, 0)
@@ -363,7 +366,7 @@ def test_validation_keeps_the_best_checkpoint_and_stops_after_patience(tmp_path)
   run = str(tmp_path / 'run')
   hparams = overrides('batch_size=2,rnn_layer_sizes=[8],attn_length=2,dropout_keep_prob=1.0,'
                       'learning_rate=0.01')
-  result = training.train(run, train_file, DRUM_KIT, hparams, num_training_steps=300,
+  result = training.train(KIT_TASK, run, train_file, hparams, num_training_steps=300,
                           summary_frequency=100, seed=1, validation_file=validation_file,
                           validate_every=5, patience=2)
   losses = [h['validation']['loss'] for h in result.history]
@@ -381,14 +384,14 @@ def test_validation_keeps_the_best_checkpoint_and_stops_after_patience(tmp_path)
   assert sorted(glob.glob(os.path.join(best_dir, '*.index'))) == [result.best_checkpoint + '.index']
   loaded = loading.load_model(best_dir)
   assert loaded.source == result.best_checkpoint
-  evaluator = train_metrics.Evaluator(DRUM_KIT, loaded.hparams, [validation_file])
+  evaluator = Evaluator(KIT_TASK, loaded.hparams, [validation_file])
   step, metrics = evaluator.evaluate(result.best_checkpoint)
   assert step == steps[best] and metrics['loss'] == pytest.approx(losses[best], rel=1e-5)
   with open(os.path.join(best_dir, 'history.json'), encoding='utf-8') as f:
     assert [h['step'] for h in json.load(f)] == steps
 
   # Resumed with a later target: the history says patience ran out, so nothing more is trained.
-  again = training.train(run, train_file, DRUM_KIT, None, num_training_steps=400,
+  again = training.train(KIT_TASK, run, train_file, None, num_training_steps=400,
                          validation_file=validation_file, validate_every=5, patience=2)
   assert (again.reason, again.start_step, again.final_step) == ('patience', result.final_step,
                                                                  result.final_step)
@@ -400,10 +403,10 @@ def test_validation_history_continues_when_resumed(tmp_path):
                               [(PATTERN * 8)[:n] for n in (40, 33, 21, 50)])
   run = str(tmp_path / 'run')
   hparams = overrides('batch_size=2,rnn_layer_sizes=[8],attn_length=2')
-  first = training.train(run, train_file, DRUM_KIT, hparams, num_training_steps=4, seed=1,
+  first = training.train(KIT_TASK, run, train_file, hparams, num_training_steps=4, seed=1,
                          validation_file=train_file, validate_every=2)
   assert [h['step'] for h in first.history] == [2, 4] and first.reason == 'num_training_steps'
-  second = training.train(run, train_file, DRUM_KIT, None, num_training_steps=7, seed=1,
+  second = training.train(KIT_TASK, run, train_file, None, num_training_steps=7, seed=1,
                           validation_file=train_file, validate_every=2)
   assert [h['step'] for h in second.history] == [2, 4, 6, 7]  # and at the last step
   losses = [h['validation']['loss'] for h in second.history]

@@ -8,7 +8,9 @@
 * stray positional arguments are an error;
 * `--log` is applied when the command has it;
 * a :class:`~drums_rnn.errors.DrumsRnnError` (or a bad flag) ends the program
-  with one `error: ...` line on stderr and exit code 2, never a traceback;
+  with one `error: ...` line on stderr and exit code 2, never a traceback; an
+  :class:`~drums_rnn.errors.ArgumentError` names the arguments as the
+  command's flags (``--temperature``);
 * Ctrl-C ends it with exit code 130 and SIGTERM with 143 (128 + the signal),
   after every temporary file has been removed (SIGTERM is raised as
   :class:`~drums_rnn.errors.Terminated` so clean-up code runs).
@@ -22,6 +24,7 @@ from absl import flags
 from absl import logging
 
 from drums_rnn import runtime
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.errors import Terminated
 
@@ -84,6 +87,8 @@ def run(main, module_name=None):
       if 'log' in FLAGS:
         set_log_level(FLAGS.log)
       return main(argv)
+    except ArgumentError as e:  # the library names arguments; a command names its flags
+      fail(e.render(lambda name: f'--{name}' if name in FLAGS else name))
     except DrumsRnnError as e:
       fail(str(e))
     except KeyboardInterrupt:

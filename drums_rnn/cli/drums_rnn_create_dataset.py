@@ -10,7 +10,10 @@ MIDI files (converted on the fly, ids as convert_dir_to_note_sequences).
 (:mod:`drums_rnn.humanizer.data`): `--input` is a MIDI file or folder with
 dynamics -- a Groove MIDI Dataset folder is split by its info.csv into
 humanizer_train / humanizer_validation / humanizer_test.tfrecord, any other
-folder by `--eval_ratio` into train / validation.
+folder by `--eval_ratio` into train / validation; its windows are the hparams
+`window_bars` / `hop_bars`. `--seed`, `--num_workers` and
+`--split_long_tracks` are options of the Drums RNN datasets: with a config
+that does not use one, giving it is an error.
 
 Both output files are replaced only when the run succeeds: a failed run (no
 drum track found, bad input, a full disk, Ctrl-C or SIGTERM) leaves the
@@ -45,9 +48,14 @@ flags.DEFINE_bool('split_long_tracks', False,
                   'steps (each at least 7 bars) instead of truncating them.')
 
 
+# The flags that are options of a config's own dataset, passed on only when given: a config
+# whose dataset does not use one refuses it (kinds.create_dataset).
+OPTION_FLAGS = ('seed', 'num_workers', 'split_long_tracks')
+
+
 def main(argv):
   del argv
-  from drums_rnn.data import dataset  # pylint: disable=g-import-not-at-top  (after process set-up)
+  from drums_rnn import kinds  # pylint: disable=g-import-not-at-top  (after process set-up)
   from drums_rnn.errors import DrumsRnnError  # pylint: disable=g-import-not-at-top
   if not FLAGS.input:
     raise DrumsRnnError('--input is required: a TFRecord of NoteSequences, a MIDI file or a '
@@ -55,16 +63,12 @@ def main(argv):
   if not FLAGS.output_dir:
     raise DrumsRnnError('--output_dir is required')
   config = shared_flags.config()
-  shared_flags.hparams(config)  # checked, as Magenta does; the dataset does not depend on them
-  if config.kind == 'humanizer':
-    from drums_rnn.humanizer import data as humanizer_data  # pylint: disable=g-import-not-at-top
-    summary = humanizer_data.create_dataset(FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio)
-    print('\n'.join(summary.lines()), flush=True)
-    return 0
-  summary = dataset.create_dataset(
-      config, FLAGS.input, FLAGS.output_dir, eval_ratio=FLAGS.eval_ratio,
-      seed=0 if FLAGS.seed is None else FLAGS.seed, num_workers=FLAGS.num_workers or None,
-      split_long_tracks=FLAGS.split_long_tracks)
+  hparams = shared_flags.hparams(config)  # checked, as Magenta does
+  options = {name: FLAGS[name].value for name in OPTION_FLAGS if shared_flags.given(name)}
+  if options.get('num_workers') == 0:
+    options['num_workers'] = None  # 0 = one per core
+  summary = kinds.create_dataset(config, FLAGS.input, FLAGS.output_dir, hparams=hparams,
+                                 eval_ratio=FLAGS.eval_ratio, **options)
   print('\n'.join(summary.lines()), flush=True)
   return 0
 

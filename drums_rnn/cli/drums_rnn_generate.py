@@ -91,8 +91,7 @@ def main(argv):
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel  (heavy: TF)
   loaded = loading.load_model(source, config=config, hparams=overrides)
   if FLAGS.save_generator_bundle:
-    from drums_rnn import bundle  # pylint: disable=import-outside-toplevel
-    bundle.save_bundle(FLAGS.bundle_file, loaded.config, loaded.hparams, loaded.model,
+    loading.save_bundle(FLAGS.bundle_file, loaded.config, loaded.hparams, loaded.model,
                        FLAGS.bundle_description, generator_id=FLAGS.generator_id,
                        generator_description=FLAGS.generator_description)
     return 0

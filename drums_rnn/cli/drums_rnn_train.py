@@ -1,4 +1,4 @@
-"""drums_rnn_train: train a Drums RNN on SequenceExamples, or evaluate it (--eval).
+"""drums_rnn_train: train a model of any config on its SequenceExamples, or evaluate it (--eval).
 
 Magenta's flags and defaults. Training writes checkpoints, summaries and the
 run's settings to `<run_dir>/train` and resumes from the newest intact
@@ -87,10 +87,12 @@ def main(argv):
   if FLAGS.generator_id or FLAGS.generator_description:
     logging.info('--generator_id/--generator_description do not affect training; pass them to '
                  'drums_rnn_generate --save_generator_bundle to name a bundle.')
+  from drums_rnn import kinds  # pylint: disable=import-outside-toplevel
+  task = kinds.task_for(config)
   if FLAGS.eval:
     from drums_rnn.training import eval_job  # pylint: disable=import-outside-toplevel  (heavy: TF)
     results = eval_job.evaluate_repeatedly(
-        FLAGS.run_dir, FLAGS.sequence_example_file, config, overrides,
+        task, FLAGS.run_dir, FLAGS.sequence_example_file, overrides,
         num_eval_examples=FLAGS.num_eval_examples, timeout_secs=FLAGS.eval_timeout_secs,
         interval_secs=FLAGS.eval_interval_secs)
     if not results:
@@ -98,9 +100,9 @@ def main(argv):
                           f'{FLAGS.run_dir}/train within --eval_timeout_secs='
                           f'{FLAGS.eval_timeout_secs}')
     return 0
-  from drums_rnn.training import loop as training  # pylint: disable=import-outside-toplevel  (heavy: TF)
-  result = training.train(
-      FLAGS.run_dir, FLAGS.sequence_example_file, config, overrides,
+  from drums_rnn.training import loop  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  result = loop.train(
+      task, FLAGS.run_dir, FLAGS.sequence_example_file, overrides,
       num_training_steps=FLAGS.num_training_steps, summary_frequency=FLAGS.summary_frequency,
       num_checkpoints=FLAGS.num_checkpoints, seed=FLAGS.seed,
       bucket_by_length=FLAGS.bucket_by_length, validation_file=FLAGS.validation_file or None,

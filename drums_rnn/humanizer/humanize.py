@@ -3,8 +3,8 @@
 :class:`Humanizer` runs the trained network (:mod:`drums_rnn.humanizer.model`)
 on the hits of a track and draws, for each hit, a velocity and an offset from
 its two categoricals (or takes their most likely values). A track of any
-length is cut into the 4-bar windows the network was trained on, every 2
-bars, all run in ONE batched call of a compiled function; each step takes
+length is cut into the windows the network was trained on (4 bars every 2
+bars for the shipped one; read from the model's hparams), all run in ONE batched call of a compiled function; each step takes
 its values from the window it sits most centrally in, so every hit has close
 to two bars of context on both sides.
 
@@ -37,19 +37,17 @@ from drums_rnn import midi
 from drums_rnn.humanizer import performance as performance_lib
 from drums_rnn.errors import DrumsRnnError
 
-WINDOW_STEPS = 64  # the 4-bar windows of training
-HOP_STEPS = 32
 # The mean velocity of the Groove train split's hits: the loudness of a track
 # that does not say (e.g. a generated one).
 DEFAULT_LEVEL = 70.0
 MODES = ('sample', 'most_likely', 'median')
 
 
-def window_plan(num_steps):
+def window_plan(num_steps, window_steps, hop_steps):
   """(window starts, index of the window each step reads its values from)."""
-  starts = list(range(0, max(num_steps - HOP_STEPS, 1), HOP_STEPS)) or [0]
-  quarter = (WINDOW_STEPS - HOP_STEPS) // 2
-  choice = np.clip((np.arange(num_steps) - quarter) // HOP_STEPS, 0, len(starts) - 1)
+  starts = list(range(0, max(num_steps - hop_steps, 1), hop_steps)) or [0]
+  quarter = (window_steps - hop_steps) // 2
+  choice = np.clip((np.arange(num_steps) - quarter) // hop_steps, 0, len(starts) - 1)
   return starts, choice
 
 
@@ -63,9 +61,12 @@ class Humanizer:
   def __init__(self, loaded):
     self.loaded = loaded
     self.model = loaded.model
+    # The windows the model was trained on, as its hparams record them.
+    self.window_steps = loaded.hparams['window_bars'] * performance_lib.STEPS_PER_BAR
+    self.hop_steps = loaded.hparams['hop_bars'] * performance_lib.STEPS_PER_BAR
     model = self.model
     self._run = tf.function(lambda x: tuple(tf.nn.log_softmax(l) for l in model(x, training=False)),
-                            input_signature=[tf.TensorSpec([None, WINDOW_STEPS, data.INPUT_SIZE],
+                            input_signature=[tf.TensorSpec([None, self.window_steps, data.INPUT_SIZE],
                                                            tf.float32)])
 
   def distributions(self, hits, qpm, level=None):
@@ -76,12 +77,13 @@ class Humanizer:
     if not qpm > 0:
       raise DrumsRnnError(f'the tempo must be > 0, got {qpm}')
     num_steps = hits.shape[0]
-    starts, choice = window_plan(num_steps)
-    padded = np.zeros((starts[-1] + WINDOW_STEPS, data.NUM_DRUMS), bool)
+    window = self.window_steps
+    starts, choice = window_plan(num_steps, window, self.hop_steps)
+    padded = np.zeros((starts[-1] + window, data.NUM_DRUMS), bool)
     padded[:num_steps] = hits
-    batch = np.zeros((len(starts), WINDOW_STEPS, data.INPUT_SIZE), np.float32)
+    batch = np.zeros((len(starts), window, data.INPUT_SIZE), np.float32)
     for i, start in enumerate(starts):
-      batch[i, :, data.HITS] = padded[start:start + WINDOW_STEPS]
+      batch[i, :, data.HITS] = padded[start:start + window]
     batch[..., data.QPM] = qpm
     batch[..., data.LEVEL] = DEFAULT_LEVEL if level is None else level
     vel, off = (x.numpy() for x in self._run(tf.constant(batch)))

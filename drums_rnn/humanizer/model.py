@@ -21,11 +21,14 @@ bundle store.
 import numpy as np
 import tensorflow as tf
 
+from drums_rnn.errors import DrumsRnnError
 from drums_rnn.nn import fused_loops
+from drums_rnn.nn import initializers
 from drums_rnn.humanizer import data
+from drums_rnn.humanizer import performance
 
 NUM_DRUMS = data.NUM_DRUMS
-STEPS_PER_BAR = 16
+STEPS_PER_BAR = performance.STEPS_PER_BAR
 FEATURE_SIZE = NUM_DRUMS + STEPS_PER_BAR + 2
 QPM_CENTER, QPM_SCALE = 110.0, 40.0
 LEVEL_CENTER, LEVEL_SCALE = 64.0, 32.0
@@ -86,11 +89,13 @@ class HumanizerModel(tf.Module):
     out = NUM_DRUMS * (self.velocity_bins + self.offset_bins)
     shapes['head/kernel'] = (width, out)
     shapes['head/bias'] = (out,)
-    self.weights = {name: tf.Variable(_initial(rng, shape), name=name.replace('/', '_'))
+    self.weights = {name: tf.Variable(initializers.zeros_or_glorot(rng, shape), name=name.replace('/', '_'))
                     for name, shape in shapes.items()}
 
   @classmethod
-  def from_hparams(cls, hparams, seed=None):
+  def from_config(cls, config, hparams, seed=None):
+    """Builds the network of the humanizer config's HParams (the config fixes nothing more)."""
+    del config
     return cls(hparams['rnn_layer_sizes'], hparams['velocity_bins'], hparams['offset_bins'],
                hparams['dropout_keep_prob'], seed)
 
@@ -144,19 +149,13 @@ class HumanizerModel(tf.Module):
     return {name: v.numpy() for name, v in self.weights.items()}
 
   def set_weights(self, weights):
-    """Loads name -> array weights (names and shapes must match)."""
+    """Loads name -> array weights (names and shapes must match; DrumsRnnError otherwise)."""
     missing = sorted(set(self.weights) - set(weights))
     if missing:
-      raise ValueError(f'missing humanizer weights: {", ".join(missing)}')
+      raise DrumsRnnError(f'missing humanizer weights: {", ".join(missing)}')
     for name, var in self.weights.items():
       value = np.asarray(weights[name], np.float32)
       if tuple(value.shape) != tuple(var.shape):
-        raise ValueError(f'humanizer weight {name} has shape {value.shape}, expected {var.shape}')
+        raise DrumsRnnError(f'humanizer weight {name} has shape {value.shape}, expected {var.shape}')
       var.assign(value)
 
-
-def _initial(rng, shape):
-  if len(shape) == 1:
-    return np.zeros(shape, np.float32)
-  limit = np.sqrt(6.0 / (shape[0] + shape[1]))
-  return rng.uniform(-limit, limit, shape).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Training and evaluating the humanizer with the package's one training loop.
+"""The humanizer's training task: what the package's one training loop needs to train it.
 
 The humanizer's :class:`~drums_rnn.training.task.Task`: its datasets are
 :mod:`drums_rnn.humanizer.data` SequenceExamples (29 values per step), its
@@ -11,7 +11,7 @@ window's tempo -- which is what a listener hears and what
 :mod:`drums_rnn.humanizer.evaluation` reports on whole performances.
 
 Everything else (lock, resume, checkpoints, validation with patience,
-``--eval``) is :func:`drums_rnn.training.loop.train`'s, unchanged.
+``--eval``, the one evaluator) is the engine's (:mod:`drums_rnn.training`).
 """
 
 import math
@@ -19,17 +19,11 @@ import math
 import tensorflow as tf
 
 from drums_rnn.humanizer import data
-from drums_rnn.training import input_pipeline
-from drums_rnn.training import run_dir as run_dir_lib
-from drums_rnn.training import task as tasks
-from drums_rnn.errors import DrumsRnnError
 from drums_rnn.humanizer.model import HumanizerModel
 from drums_rnn.humanizer.model import offset_bins_of
 from drums_rnn.humanizer.model import velocity_bins_of
-from drums_rnn.training.trainer import Trainer
-
-SUM_KEYS = ('xent', 'steps', 'velocity_xent', 'offset_xent', 'velocity_abs_error',
-            'timing_abs_error_ms')
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import task
 
 
 def _median_bins(logits):
@@ -86,75 +80,28 @@ def describe(metrics):
           f'{metrics["metrics/velocity_mae"]:.2f}, timing MAE {metrics["metrics/timing_mae_ms"]:.2f} ms')
 
 
-class HumanizerTrainer(Trainer):
-  """:class:`drums_rnn.training.trainer.Trainer` (Adam, clipping, strategy, checkpoint) for the humanizer."""
+class HumanizerTask(task.Task):
+  """The humanizer's part of the training loop (see the module docstring)."""
 
-  def __init__(self, config, hparams, seed=None, strategy=None, compiled=True, jit_compile=False):
-    super().__init__(config, hparams, seed=seed, strategy=strategy, compiled=compiled,
-                     jit_compile=jit_compile, compact=False)
-
-  def build_model(self, seed):
-    return HumanizerModel.from_hparams(self.hparams, seed=seed)
-
-  def batch_sums(self, inputs, labels, lengths):
-    del labels  # the targets are in the inputs' velocity and offset columns
-    return batch_sums(self.model, inputs, lengths, training=True)
-
-
-class HumanizerEvaluator:
-  """Scores a whole humanizer dataset with dropout off (the interface of train_metrics.Evaluator)."""
-
-  describe = staticmethod(describe)
-
-  def __init__(self, config, hparams, paths, num_eval_examples=0, batch_size=None, model=None):
-    del config
-    self.paths = list(paths)
-    self.model = model if model is not None else HumanizerModel.from_hparams(hparams)
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
-    self.checkpoint = tf.train.Checkpoint(model=self.model, step=self.step)
-    self.dataset = input_pipeline.eval_dataset(self.paths, data.INPUT_SIZE,
-                                               batch_size or hparams.batch_size, num_eval_examples)
-    scored = self.model
-
-    @tf.function(reduce_retracing=True)
-    def sums_of(inputs, lengths):
-      return batch_sums(scored, inputs, lengths, training=False)
-
-    self._sums = sums_of
-
-  def evaluate_model(self):
-    totals = dict.fromkeys(SUM_KEYS, 0.0)
-    with input_pipeline.reading(self.paths):
-      for inputs, _, lengths in self.dataset:
-        for key, value in self._sums(inputs, lengths).items():
-          totals[key] += float(value.numpy())
-    if not totals['steps']:
-      raise DrumsRnnError(f'{", ".join(self.paths)}: the eval set has no hits to evaluate')
-    return metrics_from_sums(totals)
-
-  def restore(self, checkpoint_path):
-    run_dir_lib.restore(self.checkpoint, checkpoint_path, partial=True)
-    return int(self.step)
-
-  def evaluate(self, checkpoint_path):
-    return self.restore(checkpoint_path), self.evaluate_model()
-
-
-class HumanizerTask(tasks.Task):
-  """The humanizer's pieces of the training loop."""
-
-  def check_files(self, config, paths):
+  def check_files(self, paths):
     input_pipeline.check_files(paths, data.INPUT_SIZE, 2 ** data.NUM_DRUMS)
 
-  def training_dataset(self, config, paths, hparams, seed, bucket_by_length):
+  def training_dataset(self, paths, hparams, seed, bucket_by_length):
     return input_pipeline.training_dataset(paths, data.INPUT_SIZE, hparams.batch_size, seed=seed,
                                            bucket_by_length=bucket_by_length)
 
-  def trainer(self, config, hparams, seed, strategy, jit_compile):
-    return HumanizerTrainer(config, hparams, seed=seed, strategy=strategy, jit_compile=jit_compile)
+  def eval_dataset(self, paths, batch_size, num_examples=0):
+    return input_pipeline.eval_dataset(paths, data.INPUT_SIZE, batch_size, num_examples)
 
-  def evaluator(self, config, hparams, paths, num_eval_examples=0, model=None):
-    return HumanizerEvaluator(config, hparams, paths, num_eval_examples, model=model)
+  def build_model(self, hparams, seed=None):
+    return HumanizerModel.from_config(self.config, hparams, seed=seed)
+
+  def input_spec(self, model):
+    return tf.TensorSpec([None, None, model.input_size], tf.float32)
+
+  def batch_sums(self, model, inputs, labels, lengths, training):
+    del labels  # the targets are in the inputs' velocity and offset columns
+    return batch_sums(model, inputs, lengths, training)
 
   def metrics_from_sums(self, sums):
     return metrics_from_sums(sums)
@@ -167,7 +114,3 @@ class HumanizerTask(tasks.Task):
 
   def describe(self, metrics):
     return describe(metrics)
-
-
-HUMANIZER = HumanizerTask()
-

@@ -14,21 +14,16 @@ about the named kind, which is how models travel between the two worlds.
 * Shapes give the layer sizes. The attention length is in no variable: it
   comes from our saved hparams, else from the caller (a bundle's metagraph),
   else the config default (with a warning).
-* Writing uses TF1 ``Saver`` (any names allowed, V1 or V2 format) with TF's
-  V1 deprecation banner silenced (:func:`quiet_tf_logging`).
+* Reading and writing such files is :mod:`drums_rnn.nn.weights`.
 """
 
-import contextlib
-import logging as std_logging
 import re
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from drums_rnn import configs
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.errors import first_line
 
 # Checkpoint entries that are not model weights (training bookkeeping).
 _NON_MODEL = re.compile(r'(^|/)(global_step|beta[12]_power|Adam(_\d+)?|Momentum|'
@@ -45,23 +40,6 @@ _SCOPE_ALIASES = {
 }
 _KERNEL_NAMES = ('kernel', 'weights', 'Matrix', 'W')
 _BIAS_NAMES = ('bias', 'biases', 'Bias', 'b')
-
-
-@contextlib.contextmanager
-def quiet_tf_logging():
-  """Raises TF's Python logger to ERROR for the block.
-
-  A V1 ``Saver.save`` logs a 6-line "V1 checkpoint format has been
-  deprecated" banner each time; bundles must be V1 (Magenta reads them), so
-  the banner tells the user nothing.
-  """
-  logger = tf.get_logger()
-  level = logger.level
-  logger.setLevel(std_logging.ERROR)
-  try:
-    yield
-  finally:
-    logger.setLevel(level)
 
 
 # --------------------------------------------------------------------------
@@ -151,54 +129,9 @@ def match_weights(model, weights):
   return mapped
 
 
-# --------------------------------------------------------------------------
-# Reading and writing
-
-
-def read_checkpoint(path):
-  """name -> np.ndarray for every tensor in a V1 or V2 checkpoint (damage is an error)."""
-  try:
-    reader = tf.compat.v1.train.NewCheckpointReader(path)
-    shapes = reader.get_variable_to_shape_map()
-    return {name: reader.get_tensor(name) for name in shapes}
-  except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a truncated .data file
-    raise DrumsRnnError(f'cannot read checkpoint {path!r}: {first_line(e)}') from None
-
-
 def has_magenta_names(names):
   """True for Magenta-named variables (a TF2 object checkpoint has `model/...` keys)."""
   return any(normalize_name(n).startswith(('rnn/', 'fully_connected/')) for n in names)
-
-
-def is_magenta_checkpoint(path):
-  """True when the checkpoint at `path` stores Magenta-named variables."""
-  try:
-    names = tf.compat.v1.train.NewCheckpointReader(path).get_variable_to_shape_map()
-  except (tf.errors.OpError, ValueError, IndexError):
-    return False
-  return has_magenta_names(names)
-
-
-def write_checkpoint(weights, path, version=1):
-  """Writes name -> array as a TF1 checkpoint (V1 single file or V2 prefix); returns the path.
-
-  Any names may be used (e.g. Magenta's), which object-based TF2
-  checkpoints do not allow.
-  """
-  with tf.Graph().as_default() as graph:
-    feeds, assigns, var_list = {}, [], {}
-    for name, value in weights.items():
-      value = np.asarray(value)
-      var = tf.compat.v1.Variable(tf.zeros(value.shape, value.dtype), name=name, use_resource=False)
-      ph = tf.compat.v1.placeholder(var.dtype.base_dtype, value.shape)
-      assigns.append(var.assign(ph))
-      feeds[ph] = value
-      var_list[name] = var
-    write_version = (tf.compat.v1.train.SaverDef.V1 if version == 1 else tf.compat.v1.train.SaverDef.V2)
-    saver = tf.compat.v1.train.Saver(var_list, sharded=False, write_version=write_version)
-    with tf.compat.v1.Session(graph=graph) as sess, quiet_tf_logging():
-      sess.run(assigns, feeds)
-      return saver.save(sess, path, write_meta_graph=False, write_state=False)
 
 
 # --------------------------------------------------------------------------
@@ -253,5 +186,5 @@ def model_from_weights(config, weights, saved_hparams=None, overrides=None, attn
   if overrides:
     hp = config.hparams(dict(hp, **dict(overrides)))
   model = DrumsRnnModel.from_config(config, generate_hparams(hp), attention_layout=layout)
-  model.set_magenta_weights(match_weights(model, weights))
+  model.set_weights(match_weights(model, weights))
   return hp, model

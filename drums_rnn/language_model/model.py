@@ -31,29 +31,14 @@ import tensorflow as tf
 from absl import logging
 
 from drums_rnn.nn import fused_loops
+from drums_rnn.nn import initializers
+from drums_rnn.nn.inputs import CompactInputs
 from drums_rnn.errors import DrumsRnnError
 
 FORGET_BIAS = fused_loops.FORGET_BIAS
 ATTENTION_LAYOUTS = ('first_layer', 'whole_stack')
 WHOLE_STACK_SCOPE = 'rnn/attention_cell_wrapper/'
 ATTENTION_SCOPE = 'attention_cell_wrapper/'
-
-
-class CompactInputs(collections.namedtuple('CompactInputs', ['classes', 'extras'])):
-  """Model inputs whose leading part is one-hot, given by the hot index.
-
-  `classes` [B, T] int32 is the index of the 1.0 in the first
-  `input_size - extras_width` columns (-1 for an all-zero row, e.g. padding);
-  `extras` [B, T, extras_width] float32 holds the remaining columns (drum_kit's
-  binary counters; width 0 for one_drum). The first layer then gathers kernel
-  rows instead of multiplying by a mostly-zero matrix.
-  `DrumsRnnModel.__call__` accepts it wherever it accepts dense inputs.
-  """
-
-  def to_dense(self, input_size):
-    extras = tf.convert_to_tensor(self.extras, tf.float32)
-    one_hot = tf.one_hot(self.classes, input_size - extras.shape[-1], dtype=tf.float32)
-    return tf.concat([one_hot, extras], -1)
 
 
 class _Layer(collections.namedtuple(
@@ -64,17 +49,6 @@ class _Layer(collections.namedtuple(
   def projection_prefix(self):
     """Scope of the InputProjectionWrapper's own kernel and bias."""
     return self.prefix[:-len(ATTENTION_SCOPE)] if self.attention else self.prefix
-
-
-def _glorot(rng, shape):
-  """Glorot (Xavier) uniform values as TF's initializer computes the fans."""
-  if len(shape) == 1:
-    fan_in = fan_out = shape[0]
-  else:
-    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-    fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
-  limit = np.sqrt(6.0 / (fan_in + fan_out))
-  return rng.uniform(-limit, limit, size=shape).astype(np.float32)
 
 
 class DrumsRnnModel(tf.Module):
@@ -126,7 +100,7 @@ class DrumsRnnModel(tf.Module):
     rng = np.random.default_rng(seed)
     # A plain dict of variables (zero biases); tf.Module tracks it for checkpoints.
     self.weights = {name: tf.Variable(np.zeros(shape, np.float32) if name.endswith(('/bias', '/biases'))
-                                      else _glorot(rng, shape), name=name)
+                                      else initializers.glorot_uniform(rng, shape), name=name)
                     for name, shape in self._shapes.items()}
 
   @classmethod
@@ -205,11 +179,11 @@ class DrumsRnnModel(tf.Module):
     """Magenta checkpoint variable name -> shape tuple."""
     return dict(self._shapes)
 
-  def get_magenta_weights(self):
+  def get_weights(self):
     """Name -> numpy array, exactly as stored in a Magenta checkpoint."""
     return {name: var.numpy() for name, var in self.weights.items()}
 
-  def set_magenta_weights(self, weights):
+  def set_weights(self, weights):
     """Assigns a full Magenta-layout weight dict (strict about names/shapes)."""
     expected = self._shapes
     missing = sorted(set(expected) - set(weights))

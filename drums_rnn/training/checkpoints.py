@@ -1,4 +1,8 @@
-"""What a training run writes: checkpoints (saved safely), summaries, the best checkpoint.
+"""Checkpoints of a training run: saved so that a fault loses nothing, listed, restored.
+
+Checkpoints are TF2 object checkpoints (``model.ckpt-<n>.index`` / ``.data``)
+of a ``tf.train.Checkpoint(model=..., optimizer=..., step=...)``; only the
+``model`` part is needed to generate or evaluate.
 
 Contract of :class:`Checkpoints` (``tf.train.CheckpointManager`` with the
 faults handled): a save either completes -- the files written, then the
@@ -11,43 +15,28 @@ The same clean-up runs at the start of every run
 (:func:`remove_leftovers`) for what a killed run left; it is safe because
 the caller holds the run's lock.
 
-Contract of :class:`Summaries`: scalar summaries under Magenta's tags, each
-batch of them flushed at once, so a full disk is one DrumsRnnError there
-(the empty events file it began is removed) instead of a traceback.
-
-Contract of :class:`Validation` (early stopping with patience): each
-validation scores the live model on the validation set with dropout off
-(the one :class:`~drums_rnn.training.evaluator.Evaluator`) and appends an entry
-``{step, seconds, train, validation}`` to ``train/best/history.json``; a loss
-lower than every earlier one saves the weights to ``train/best/`` (one
-checkpoint, with the run's settings file beside it, so
-``loading.load_model(train/best)`` loads it). ``patience`` validations in a
-row without a lower loss stop the run. A resumed run continues the same
-history: the regular checkpoint of a validated step is saved before its
-entry, so a run killed in between validates that step again, and one killed
-between the entry and the best save re-saves the best from the restored
-weights.
+Contract of :func:`newest_intact` (used by training and by every loader): a
+checkpoint can be damaged (a full disk, a copy cut short), so checkpoints
+are tried newest first and a damaged one is skipped with a warning naming
+it; one bad file never loses a whole run.
 """
 
 import errno
 import glob
-import json
 import os
 import re
 import shutil
-import time
 
 import tensorflow as tf
 from absl import logging
 
-from drums_rnn.language_model import magenta_names as checkpoints
 from drums_rnn import files
-from drums_rnn.training import run_dir as run_dir_lib
 from drums_rnn.errors import DrumsRnnError
+from drums_rnn.errors import first_line
+from drums_rnn.nn import weights
 
 CHECKPOINT_PREFIX = 'model.ckpt'
-BEST_DIR = 'best'
-HISTORY_FILE = 'history.json'
+_STEP = re.compile(r'-(\d+)$')
 _LEFTOVER = re.compile(r'^(model\.ckpt-\d+_temp|checkpoint\.tmp[0-9a-f]+)$')
 # errno causes TensorFlow reports only inside its message text.
 _CAUSES = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EISDIR, errno.ENOTDIR,
@@ -84,11 +73,6 @@ def error_cause(error):
   return lines[0] if lines else type(error).__name__
 
 
-def step_of(prefix):
-  """The global step in a checkpoint prefix `.../model.ckpt-<step>`."""
-  return int(prefix.rsplit('-', 1)[1])
-
-
 class Checkpoints:
   """Saves a tf.train.Checkpoint in `directory` (see the module docstring).
 
@@ -116,7 +100,7 @@ class Checkpoints:
       return self.last_good
     prefix = os.path.join(self.directory, f'{CHECKPOINT_PREFIX}-{step}')
     try:
-      with checkpoints.quiet_tf_logging():  # TF logs a 'Sharding callback' line per save
+      with weights.quiet_tf_logging():  # TF logs a 'Sharding callback' line per save
         path = self.manager.save(checkpoint_number=step)
     except BaseException as e:  # a signal during a save too: never leave half a checkpoint
       if not self._listed_as_latest(prefix):
@@ -146,129 +130,101 @@ class Checkpoints:
     return os.path.normpath(latest) == os.path.normpath(prefix)
 
 
-class Summaries:
-  """Scalar summaries in `directory` (see the module docstring); the file is made at the first write."""
-
-  def __init__(self, directory):
-    self.directory = directory
-    self._writer = None
-
-  def write(self, metrics, step):
-    """Writes each metric as a scalar at `step` and flushes."""
-    try:
-      if self._writer is None:
-        self._writer = tf.summary.create_file_writer(self.directory)
-      with self._writer.as_default():
-        for tag, value in metrics.items():
-          tf.summary.scalar(tag, value, step=step)
-      self._writer.flush()
-    except tf.errors.OpError as e:
-      for path in glob.glob(os.path.join(glob.escape(self.directory),
-                                         f'events.out.tfevents.*.{os.getpid()}.*')):
-        if os.path.getsize(path) == 0:
-          os.remove(path)
-      raise DrumsRnnError(f'cannot write summaries in {self.directory!r}: {error_cause(e)}') from None
+# --- listing and restoring ------------------------------------------------------------
 
 
-class Validation:
-  """Validation every `every` steps with patience (see the module docstring).
+def step_of(prefix):
+  """The global step in a checkpoint prefix `.../model.ckpt-<step>` (-1 when it has none)."""
+  match = _STEP.search(prefix)
+  return int(match.group(1)) if match else -1
 
-  Args:
-    evaluator: a train_metrics.Evaluator over the live model.
-    trainer: the trainer.Trainer (its model, step, config and hparams).
-    train_path: the run's train/ folder; the best checkpoint goes to its best/.
-    every: steps between validations.
-    patience: validations without a lower loss before stopping (0 = never stop).
+
+def checkpoints_newest_first(directory):
+  """Checkpoint prefixes in `directory`, newest (highest step) first.
+
+  Both those the `checkpoint` index lists and any other `*.index` files
+  (the index may be damaged or point at a removed file).
   """
+  prefixes = set()
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  except (tf.errors.OpError, ValueError):  # a damaged `checkpoint` index file
+    state = None
+  if state is not None:
+    for path in state.all_model_checkpoint_paths:
+      path = path if os.path.isabs(path) else os.path.join(directory, path)
+      if os.path.isfile(path + '.index'):
+        prefixes.add(os.path.normpath(path))
+  for index in glob.glob(os.path.join(glob.escape(directory), '*.index')):
+    prefixes.add(os.path.normpath(index[:-len('.index')]))
+  return sorted(prefixes, key=lambda p: (step_of(p), p), reverse=True)
 
-  def __init__(self, evaluator, trainer, train_path, every, patience):
-    self.evaluator, self.every, self.patience = evaluator, every, patience
-    self.directory = os.path.join(train_path, BEST_DIR)
-    self.history_path = os.path.join(self.directory, HISTORY_FILE)
-    self._settings = (trainer.config.name, trainer.hparams)
-    self._checkpoint = tf.train.Checkpoint(model=trainer.model, step=trainer.step)
-    self._best = None
-    self._since = time.monotonic()
-    self.history = self._load()
 
-  def _load(self):
-    if not os.path.isfile(self.history_path):
-      return []
+def _read_every_tensor(prefix):
+  """Reads each tensor of a checkpoint once (checksums checked): damage shows here.
+
+  A restore that fails half-way leaves TF to log one warning per value it
+  did not restore (dozens for a training checkpoint) when the objects are
+  dropped; checking the files first keeps a damaged checkpoint to one line.
+  """
+  reader = tf.train.load_checkpoint(prefix)
+  for name in reader.get_variable_to_shape_map():
+    reader.get_tensor(name)
+
+
+def restore(checkpoint, prefix, partial=False):
+  """Restores `checkpoint` (a tf.train.Checkpoint) from `prefix`; raises DrumsRnnError."""
+  status = None
+  try:
+    _read_every_tensor(prefix)
+    status = checkpoint.restore(prefix)
+    if partial:
+      status.expect_partial()
+    status.assert_existing_objects_matched()
+  # IndexError: TF's reader on a truncated .data file.
+  except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
+    if status is not None:
+      status.expect_partial()  # no warning per unrestored value when it is dropped
+    raise DrumsRnnError(f'cannot restore {prefix!r}: {first_line(e)}') from None
+  return prefix
+
+
+def newest_intact(prefixes, open_checkpoint, directory):
+  """`open_checkpoint(prefix)` of the first of `prefixes` (newest first) that opens.
+
+  A checkpoint whose opening raises DrumsRnnError (damaged, or made for
+  another network) is skipped with a warning naming it. Returns
+  (prefix, what open_checkpoint returned), or (None, None) when there are no
+  prefixes.
+
+  Raises:
+    DrumsRnnError: there are checkpoints but none opens.
+  """
+  failures = []
+  for prefix in prefixes:
     try:
-      with open(self.history_path, encoding='utf-8') as f:
-        history = json.load(f)
-      if not all(isinstance(h['step'], int) and 'loss' in h['validation'] for h in history):
-        raise ValueError('unexpected entries')
-    except (OSError, ValueError, KeyError, TypeError) as e:
-      raise DrumsRnnError(f'cannot read the validation history {self.history_path!r}: {e} '
-                          '(remove it to start the history afresh)') from None
-    return history
+      opened = open_checkpoint(prefix)
+    except DrumsRnnError as e:
+      reason = str(e).split(': ', 1)[-1]
+      logging.warning('checkpoint %s is damaged or does not fit the model (%s); trying an older one',
+                      prefix, reason)
+      failures.append(f'{os.path.basename(prefix)}: {reason}')
+      continue
+    if failures:
+      logging.warning('using the older checkpoint %s', prefix)
+    return prefix, opened
+  if failures:
+    raise DrumsRnnError(f'no intact checkpoint in {directory!r} that fits the model '
+                        f'({"; ".join(failures[:3])}{"; ..." if len(failures) > 3 else ""}): '
+                        'are the files damaged, or were they made with other hparams?')
+  return None, None
 
-  def best(self):
-    """The history entry with the lowest validation loss (the first of equals), or None."""
-    best = None
-    for entry in self.history:
-      if best is None or entry['validation']['loss'] < best['validation']['loss']:
-        best = entry
-    return best
 
-  def stale(self):
-    """Validations since the best one."""
-    best = self.best()
-    return len(self.history) - 1 - self.history.index(best) if best else 0
+def restore_newest_intact(checkpoint, directory, partial=False):
+  """Restores the newest checkpoint of `directory` that reads back whole (:func:`newest_intact`).
 
-  def exhausted(self):
-    return bool(self.patience) and self.best() is not None and self.stale() >= self.patience
-
-  def describe_stop(self):
-    best = self.best()
-    return (f'{self.stale()} validations without a loss below {best["validation"]["loss"]:.4f} '
-            f'(step {best["step"]}; patience {self.patience})')
-
-  def due(self, step):
-    return step > 0 and step % self.every == 0
-
-  def best_checkpoint(self):
-    """The kept best checkpoint's prefix, or None."""
-    if not os.path.isdir(self.directory):
-      return None
-    found = run_dir_lib.checkpoints_newest_first(self.directory)
-    return found[0] if found else None
-
-  def resume(self, step):
-    """Repairs what a run killed at `step` left undone (see the module docstring)."""
-    best = self.best()
-    kept = self.best_checkpoint()
-    if best is not None and best['step'] == step and (kept is None or step_of(kept) != step):
-      logging.info('Saving the best checkpoint of step %d, which the last run did not finish.', step)
-      self._save_best(step)
-    if self.due(step) and (not self.history or self.history[-1]['step'] != step):
-      self.run(step, {})
-
-  def _save_best(self, step):
-    if self._best is None:
-      files.ensure_dir(self.directory)
-      remove_leftovers(self.directory)
-      self._best = Checkpoints(self._checkpoint, self.directory, max_to_keep=1)
-    run_dir_lib.save_settings(self.directory, *self._settings)
-    return self._best.save(step)
-
-  def run(self, step, train_figures):
-    """Validates the current weights at `step`; returns the history entry."""
-    metrics = self.evaluator.evaluate_model()
-    best = self.best()
-    improved = best is None or metrics['loss'] < best['validation']['loss']
-    now = time.monotonic()
-    entry = {'step': step, 'seconds': round(now - self._since, 1), 'train': dict(train_figures),
-             'validation': metrics}
-    self._since = now
-    self.history.append(entry)
-    files.ensure_dir(self.directory)
-    files.write_text_atomic(self.history_path, json.dumps(self.history, indent=1) + '\n')
-    if improved:
-      self._save_best(step)
-      note = 'the best so far, kept in ' + self.directory
-    else:
-      note = f'{self.stale()} without improvement on step {self.best()["step"]}'
-    logging.info('Validation at step %d: %s (%s)', step, self.evaluator.describe(metrics), note)
-    return entry
+  Returns the prefix restored, or None when the directory holds no checkpoint.
+  """
+  prefix, _ = newest_intact(checkpoints_newest_first(directory),
+                            lambda p: restore(checkpoint, p, partial), directory)
+  return prefix

@@ -7,7 +7,7 @@ Contract of :func:`evaluate_repeatedly`:
   started before training;
 * every new checkpoint listed in ``run_dir/train/checkpoint`` is evaluated
   on the whole eval set with dropout off
-  (:class:`drums_rnn.training.evaluator.Evaluator`), at most one evaluation per
+  (the one :class:`drums_rnn.training.evaluator.Evaluator`), at most one evaluation per
   `interval_secs`; the summaries go to ``run_dir/eval`` under Magenta's tags;
 * a checkpoint that cannot be restored (damaged, or deleted by training's
   rotation before it was read) is skipped with a warning; damaged eval
@@ -27,12 +27,12 @@ import tensorflow as tf
 from absl import logging
 
 from drums_rnn import files
-from drums_rnn.training import input_pipeline
-from drums_rnn.training import run_dir as run_dir_lib
-from drums_rnn.training import task as tasks
-from drums_rnn.training import checkpoints as train_checkpoints
-from drums_rnn.training import loop as training
 from drums_rnn.errors import DrumsRnnError
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import loop
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.training import summaries as summaries_lib
+from drums_rnn.training.evaluator import Evaluator
 
 LOG_EVERY_SECS = 60
 _POLL_SECS = 1.0
@@ -70,15 +70,16 @@ def new_checkpoints(train_path, interval_secs, timeout_secs, log_every_secs=LOG_
     time.sleep(max(0.0, min(_POLL_SECS, log_every_secs, timeout_secs - (now - waiting_since))))
 
 
-def evaluate_repeatedly(run_dir, sequence_example_file, config, hparams=None, num_eval_examples=0,
+def evaluate_repeatedly(task, run_dir, sequence_example_file, hparams=None, num_eval_examples=0,
                         timeout_secs=300, interval_secs=60, max_evaluations=None,
                         log_every_secs=LOG_EVERY_SECS):
   """Evaluates each new checkpoint of run_dir/train; writes run_dir/eval.
 
   Args:
+    task: the :class:`~drums_rnn.training.task.Task` of the config the run
+      must have been trained with (:func:`drums_rnn.kinds.task_for`).
     run_dir: an existing run directory.
     sequence_example_file: glob of the eval SequenceExample TFRecords.
-    config: the DrumsRnnConfig the run must have been trained with.
     hparams: hparam overrides (a mapping of names to values) that must agree
       with the run's saved ones; the saved ones are used.
     num_eval_examples: evaluate only the first this many records (0 = all).
@@ -98,11 +99,10 @@ def evaluate_repeatedly(run_dir, sequence_example_file, config, hparams=None, nu
     raise DrumsRnnError(f'run directory {run_dir!r} does not exist: start drums_rnn_train with this '
                         'run directory, or check the path')
   paths = input_pipeline.list_files(sequence_example_file)
-  task = tasks.task_for(config)
-  task.check_files(config, paths)
+  task.check_files(paths)
   train_path = run_dir_lib.train_dir(run_dir)
   eval_path = files.ensure_dir(run_dir_lib.eval_dir(run_dir))
-  summaries = train_checkpoints.Summaries(eval_path)
+  summaries = summaries_lib.Summaries(eval_path)
   logging.info('Evaluating checkpoints of %s on %s; summaries go to %s',
                train_path, ', '.join(paths), eval_path)
   results = []
@@ -111,8 +111,8 @@ def evaluate_repeatedly(run_dir, sequence_example_file, config, hparams=None, nu
     if evaluator is None:
       # Settings are read once the first checkpoint exists: training writes
       # them, and an eval job is often started before training.
-      run_config, hp, _ = training.resolve_settings(run_dir, config, hparams)
-      evaluator = task.evaluator(run_config, hp, paths, num_eval_examples)
+      _, hp, _ = loop.resolve_settings(run_dir, task.config, hparams)
+      evaluator = Evaluator(task, hp, paths, num_eval_examples)
     try:
       step = evaluator.restore(checkpoint_path)
     except DrumsRnnError as e:

@@ -12,7 +12,7 @@ once they have been seen. Padded steps have length-mask 0 and are ignored by
 the loss and metrics.
 
 With `num_one_hot` (the config's num_classes) the inputs come as
-:class:`~drums_rnn.language_model.model.CompactInputs` -- the index of the one-hot part plus
+:class:`~drums_rnn.nn.inputs.CompactInputs` -- the index of the one-hot part plus
 the remaining features -- which the model consumes with a gather instead of a
 large matmul; records whose first `num_one_hot` values are not one-hot stop
 the pipeline with an InvalidArgumentError naming the problem.
@@ -37,7 +37,8 @@ import tensorflow as tf
 from drums_rnn import errors
 from drums_rnn.data import tfrecord
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.language_model.model import CompactInputs
+from drums_rnn.nn.inputs import CompactInputs
+from drums_rnn.nn.inputs import compact_inputs
 
 DEFAULT_LENGTH_MULTIPLE = 64
 SHUFFLE_BUFFER = 500
@@ -155,25 +156,6 @@ def parse_fn(input_size):
     return sequence['inputs'], sequence['labels'], length
 
   return parse
-
-
-NOT_ONE_HOT = 'SequenceExample inputs are not one-hot in their first values'
-
-
-def compact_inputs(inputs, num_one_hot):
-  """Dense [..., n] inputs -> CompactInputs (classes -1 for all-zero rows).
-
-  Raises (when run) InvalidArgumentError if a row's first `num_one_hot`
-  values are neither one-hot nor all zero.
-  """
-  hot = inputs[..., :num_one_hot]
-  top = tf.reduce_max(hot, -1)
-  ok = (tf.reduce_min(hot, -1) >= 0.0) & (
-      ((top == 1.0) & (tf.reduce_sum(hot, -1) == 1.0)) | (top == 0.0))
-  check = tf.debugging.Assert(tf.reduce_all(ok), [NOT_ONE_HOT])
-  with tf.control_dependencies([check]):
-    classes = tf.where(top > 0.0, tf.argmax(hot, -1, output_type=tf.int32), -1)
-  return CompactInputs(classes, inputs[..., num_one_hot:])
 
 
 def _compact_fn(num_one_hot):

@@ -16,7 +16,7 @@ clipping, as tf-slim), a checkpoint every 60 s and at the end keeping
   (`run_dir.save_settings`) once the first step has run, and reused: hparams
   given again must agree;
 * with `validation_file`, the model is scored on it every `validate_every`
-  steps with dropout off (:class:`drums_rnn.training.checkpoints.Validation`: the
+  steps with dropout off (:class:`drums_rnn.training.validation.Validation`: the
   best checkpoint is kept in `train/best/`, and `patience` evaluations
   without improvement stop the run), so the default-model recipe is one call.
 
@@ -24,7 +24,7 @@ Faults (contract): one trainer per run directory (:class:`files.RunLock`
 held for the whole run; a second one refuses at once naming the first's
 pid); arguments and hparams are checked before anything is written; a
 damaged latest checkpoint falls back to the newest intact one with a warning
-(:func:`run_dir.restore_newest_intact`); a checkpoint save that fails (a full
+(:func:`checkpoints.restore_newest_intact`); a checkpoint save that fails (a full
 disk) ends with one error and leaves the last good checkpoint listed and no
 partial files (:class:`drums_rnn.training.checkpoints.Checkpoints`); a damaged
 record is named by file and record; SIGINT / SIGTERM save a checkpoint and
@@ -55,15 +55,18 @@ from typing import List
 
 from absl import logging
 
-from drums_rnn.training import distributed
 from drums_rnn import files
-from drums_rnn.training import input_pipeline
-from drums_rnn.training import run_dir as run_dir_lib
-from drums_rnn.training import task as tasks
-from drums_rnn.training import checkpoints as train_checkpoints
-from drums_rnn.training import evaluator as train_metrics
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.errors import Terminated
+from drums_rnn.training import checkpoints
+from drums_rnn.training import distributed
+from drums_rnn.training import input_pipeline
+from drums_rnn.training import run_dir as run_dir_lib
+from drums_rnn.training import summaries
+from drums_rnn.training import validation as validation_lib
+from drums_rnn.training.evaluator import Evaluator
+from drums_rnn.training.evaluator import ratio
+from drums_rnn.training.trainer import Trainer
 
 CHECKPOINT_INTERVAL_SECS = 60
 
@@ -169,7 +172,7 @@ class TrainResult:
 
   def signal_exit(self):
     """(exit code 128 + the signal, a line saying where the checkpoint is) after a signal stop."""
-    if self.checkpoint and train_checkpoints.step_of(self.checkpoint) == self.final_step:
+    if self.checkpoint and checkpoints.step_of(self.checkpoint) == self.final_step:
       where = f'checkpoint {self.checkpoint} saved; run the same command to resume'
     elif self.checkpoint:  # stopped before a step was trained
       where = f'the latest checkpoint is {self.checkpoint}; run the same command to resume'
@@ -198,7 +201,7 @@ def _check_arguments(num_training_steps, summary_frequency, num_checkpoints,
       raise DrumsRnnError(f'{name} must be {what}, got {value!r}')
 
 
-def train(run_dir, sequence_example_file, config, hparams=None, num_training_steps=0,
+def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps=0,
           summary_frequency=10, num_checkpoints=10, seed=None,
           checkpoint_interval_secs=CHECKPOINT_INTERVAL_SECS, jit_compile=False,
           bucket_by_length=True, validation_file=None, validate_every=200, patience=0,
@@ -206,9 +209,10 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
   """Trains (or resumes training) a model in `run_dir/train`.
 
   Args:
+    task: the model family's :class:`~drums_rnn.training.task.Task` for the
+      config to train (:func:`drums_rnn.kinds.task_for`).
     run_dir: the run directory; checkpoints and summaries go to run_dir/train.
     sequence_example_file: glob of SequenceExample TFRecords.
-    config: a DrumsRnnConfig.
     hparams: overrides of the config's hparams, a mapping of names to values
       (only those to change; a resumed run must agree with its saved ones).
     num_training_steps: stop at this ABSOLUTE global step; 0 = until stopped.
@@ -232,15 +236,14 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
   _check_arguments(num_training_steps, summary_frequency, num_checkpoints,
                    checkpoint_interval_secs, validate_every, patience, max_hours)
   started = time.monotonic()
-  config, hp, resumed = resolve_settings(run_dir, config, hparams)
-  task = tasks.task_for(config)
+  config, hp, resumed = resolve_settings(run_dir, task.config, hparams)
   paths = input_pipeline.list_files(sequence_example_file)
   validation_paths = input_pipeline.list_files(validation_file) if validation_file else []
   # Before TensorFlow runs anything: with TF_CONFIG, the cluster starts here.
   strategy = distributed.strategy_from_environment()
   for checked in (paths, validation_paths):
     if checked:
-      task.check_files(config, checked)
+      task.check_files(checked)
   if hp.batch_size < strategy.num_replicas_in_sync:
     raise DrumsRnnError(f'batch_size={hp.batch_size} is smaller than the '
                         f'{strategy.num_replicas_in_sync} replicas that share each batch')
@@ -250,9 +253,9 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
   with distributed.write_dir(run_dir_lib.train_dir(run_dir)) as train_path, \
       files.RunLock(files.ensure_dir(train_path)), _StopSignal() as stop:
     with distributed.cluster_errors():
-      trainer = task.trainer(config, hp, seed, strategy, jit_compile)
-    train_checkpoints.remove_leftovers(train_path)
-    restored = run_dir_lib.restore_newest_intact(trainer.checkpoint, train_path)
+      trainer = Trainer(task, hp, seed=seed, strategy=strategy, jit_compile=jit_compile)
+    checkpoints.remove_leftovers(train_path)
+    restored = checkpoints.restore_newest_intact(trainer.checkpoint, train_path)
     distributed.broadcast_from_chief(strategy, trainer.state_variables())
     if restored:
       logging.info('Resuming from %s (step %d).', restored, trainer.current_step())
@@ -260,25 +263,25 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
       logging.info('Starting at step %d from the chief.', trainer.current_step())
     elif resumed:
       logging.info('Settings found in %s but no checkpoint: starting at step 0.', train_path)
-    checkpoints = train_checkpoints.Checkpoints(trainer.checkpoint, train_path, num_checkpoints,
-                                             restored, keep_checkpoint_every_n_hours=1)
-    loop = _Loop(task, trainer, checkpoints, stop, num_training_steps, summary_frequency,
+    saver = checkpoints.Checkpoints(trainer.checkpoint, train_path, num_checkpoints, restored,
+                                    keep_checkpoint_every_n_hours=1)
+    loop = _Loop(task, trainer, saver, stop, num_training_steps, summary_frequency,
                  checkpoint_interval_secs, started + max_hours * 3600 if max_hours else None)
     logging.info('Training %s %s on %d file(s): %s', config.name, hp.to_json(), len(paths),
                  ', '.join(paths))
     logging.info('Checkpoints and summaries go to %s', train_path)
     validation = None
     if validation_paths:
-      validation = train_checkpoints.Validation(
-          task.evaluator(config, hp, validation_paths, model=trainer.model), trainer,
-          train_path, validate_every, patience)
+      validation = validation_lib.Validation(
+          Evaluator(task, hp, validation_paths, model=trainer.model), trainer, train_path,
+          validate_every, patience)
       validation.resume(loop.start_step)
     if not resumed:
       loop.on_first_step = lambda: run_dir_lib.save_settings(train_path, config.name, hp)
     with distributed.cluster_errors(lambda: loop.step):
       reason = loop.finished_before_start(validation)
       if not reason:
-        dataset = task.training_dataset(config, paths, hp, seed, bucket_by_length)
+        dataset = task.training_dataset(paths, hp, seed, bucket_by_length)
         with input_pipeline.reading(paths):
           reason = loop.run(dataset, validation)
     result = loop.result(reason, validation)
@@ -293,9 +296,9 @@ def train(run_dir, sequence_example_file, config, hparams=None, num_training_ste
 class _Loop:
   """The steps of one :func:`train` call: summaries, periodic saves, stops."""
 
-  def __init__(self, task, trainer, checkpoints, stop, num_training_steps, summary_frequency,
+  def __init__(self, task, trainer, saver, stop, num_training_steps, summary_frequency,
                checkpoint_interval_secs, deadline):
-    self.task, self.trainer, self.checkpoints, self.stop = task, trainer, checkpoints, stop
+    self.task, self.trainer, self.saver, self.stop = task, trainer, saver, stop
     self.num_training_steps = num_training_steps
     self.summary_frequency = summary_frequency
     self.interval = checkpoint_interval_secs
@@ -303,7 +306,7 @@ class _Loop:
     self.start_step = self.step = trainer.current_step()
     self.metrics = {}
     self.on_first_step = None
-    self._summaries = train_checkpoints.Summaries(checkpoints.directory)
+    self._summaries = summaries.Summaries(saver.directory)
 
   def finished_before_start(self, validation):
     """The stop reason when there is nothing to train, else ''."""
@@ -356,11 +359,11 @@ class _Loop:
         return 'max_hours'
       sums = trainer.train_step(*next(batches))
       self.step = trainer.current_step()
-      loss = train_metrics.ratio(sums['xent'], sums['steps'])
+      loss = ratio(sums['xent'], sums['steps'])
       if not math.isfinite(loss):
         raise DrumsRnnError(f'loss is {loss} at step {self.step}: training diverged (try a lower '
                             'learning_rate or clip_norm); the last good checkpoint is '
-                            f'{self.checkpoints.last_good or "none"}')
+                            f'{self.saver.last_good or "none"}')
       if self.on_first_step:
         self.on_first_step()  # settings are saved once a run really trains
         self.on_first_step = None
@@ -369,7 +372,7 @@ class _Loop:
       if self.step % self.summary_frequency == 0 or done or validate:
         self._summarise(sums, window)
       if validate:
-        self.checkpoints.save(self.step)
+        self.saver.save(self.step)
         last_save = time.monotonic()
         validation.run(self.step, self.metrics)
         if self._stops_early(validation, 'Stopping early'):
@@ -377,14 +380,14 @@ class _Loop:
       if done:
         return 'num_training_steps'
       if time.monotonic() - last_save >= self.interval and not stop.received:
-        logging.info('Saved checkpoint %s', self.checkpoints.save(self.step))
+        logging.info('Saved checkpoint %s', self.saver.save(self.step))
         last_save = time.monotonic()
 
   def result(self, reason, validation):
     """Saves the final checkpoint; the TrainResult."""
-    path = self.checkpoints.last_good
+    path = self.saver.last_good
     if self.step > self.start_step:
-      path = self.checkpoints.save(self.step)
+      path = self.saver.save(self.step)
     stopped_by = self.stop.received or ''
     if stopped_by:
       logging.info('Received %s: saved checkpoint %s at step %d and stopped.', stopped_by,

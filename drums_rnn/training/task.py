@@ -1,59 +1,80 @@
-"""What training and the eval job need to know of one kind of model: its task.
+"""What the training engine needs to know of a model family: its task.
 
-:func:`drums_rnn.training.loop.train` and :func:`drums_rnn.training.eval_job.evaluate_repeatedly`
-are one loop for every config: the run-directory lock, resume, periodic and
-signal checkpoints, validation with patience, summaries and progress lines.
-What differs between a Drums RNN and the humanizer is gathered here, as a
-:class:`Task`: how its dataset files are checked and batched, its trainer
-(network + loss), its evaluator and the words of its progress lines.
-:func:`task_for` picks the task of a config by its ``kind``.
+:func:`drums_rnn.training.loop.train` and
+:func:`drums_rnn.training.eval_job.evaluate_repeatedly` are one loop for every
+model family (the run-directory lock, resume, periodic and signal
+checkpoints, validation with patience, summaries, progress lines), as
+Magenta's ``events_rnn_train.run_training(build_graph_fn, ...)`` is one loop
+for every events RNN. They are handed a :class:`Task`, bound to one config,
+and never import a family: the family's task says how its dataset files are
+checked and batched, how its network is built, what its loss and metric sums
+are and how its figures are worded. :func:`drums_rnn.kinds.task_for` gives
+the task of a config.
+
+Contract of :meth:`Task.batch_sums`: SUMS over the real (unpadded) steps of a
+batch, float32 scalars (or vectors) that are combined across batches and
+replicas by adding; ``xent`` (summed loss) and ``steps`` (what it was summed
+over) are always present, ``xent / steps`` is the loss that training
+minimises, and :meth:`Task.metrics_from_sums` turns totals into summary
+values with a ``loss`` entry.
 """
 
+import abc
 
-class Task:
-  """The Drums RNN task (configs one_drum and drum_kit); the humanizer's subclasses it."""
 
-  def check_files(self, config, paths):
+class Task(abc.ABC):
+  """One model family's part of training and evaluation, for one config.
+
+  Args:
+    config: the config whose datasets and networks this task trains.
+  """
+
+  def __init__(self, config):
+    self.config = config
+
+  # --- data ------------------------------------------------------------------------------
+
+  @abc.abstractmethod
+  def check_files(self, paths):
     """Refuses files that are damaged or were made for another config (DrumsRnnError)."""
-    from drums_rnn.training import input_pipeline  # pylint: disable=import-outside-toplevel  (TF)
-    input_pipeline.check_files(paths, config.encoding.input_size, config.encoding.num_classes)
 
-  def training_dataset(self, config, paths, hparams, seed, bucket_by_length):
-    """Endless shuffled (inputs, labels, lengths) batches."""
-    from drums_rnn.training import input_pipeline  # pylint: disable=import-outside-toplevel
-    return input_pipeline.training_dataset(
-        paths, config.encoding.input_size, hparams.batch_size, seed=seed,
-        num_one_hot=config.encoding.num_classes, bucket_by_length=bucket_by_length)
+  @abc.abstractmethod
+  def training_dataset(self, paths, hparams, seed, bucket_by_length):
+    """Endless shuffled ``(inputs, labels, lengths)`` batches of `paths`."""
 
-  def trainer(self, config, hparams, seed, strategy, jit_compile):
-    from drums_rnn.training.trainer import Trainer  # pylint: disable=import-outside-toplevel
-    return Trainer(config, hparams, seed=seed, strategy=strategy, jit_compile=jit_compile)
+  @abc.abstractmethod
+  def eval_dataset(self, paths, batch_size, num_examples=0):
+    """Every record of `paths` once (the first `num_examples` when > 0), last batch partial."""
 
-  def evaluator(self, config, hparams, paths, num_eval_examples=0, model=None):
-    from drums_rnn.training import evaluator as train_metrics  # pylint: disable=import-outside-toplevel
-    return train_metrics.Evaluator(config, hparams, paths, num_eval_examples, model=model)
+  # --- the network -----------------------------------------------------------------------
 
+  @abc.abstractmethod
+  def build_model(self, hparams, seed=None):
+    """A new network for `hparams` (weights seeded by `seed`)."""
+
+  @abc.abstractmethod
+  def input_spec(self, model):
+    """The tf.TensorSpec (structure) of the inputs the compiled train step takes."""
+
+  def model_inputs(self, inputs):
+    """`inputs` in the form of :meth:`input_spec` (e.g. dense arrays from a test)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.convert_to_tensor(inputs, tf.float32)
+
+  @abc.abstractmethod
+  def batch_sums(self, model, inputs, labels, lengths, training):
+    """The metric sums of one batch (see the module docstring)."""
+
+  # --- figures ---------------------------------------------------------------------------
+
+  @abc.abstractmethod
   def metrics_from_sums(self, sums):
-    from drums_rnn.training import evaluator as train_metrics  # pylint: disable=import-outside-toplevel
-    return train_metrics.metrics_from_sums(sums)
+    """Summary values (TensorBoard tags -> floats) of summed batch figures."""
 
+  @abc.abstractmethod
   def progress(self, metrics):
     """The figures of a training progress line."""
-    return (f'loss {metrics["loss"]:.4f}, perplexity {metrics["metrics/perplexity"]:.3f}, '
-            f'accuracy {metrics["metrics/accuracy"]:.4f}')
 
+  @abc.abstractmethod
   def describe(self, metrics):
     """The figures of an evaluation line."""
-    from drums_rnn.training import evaluator as train_metrics  # pylint: disable=import-outside-toplevel
-    return train_metrics.describe(metrics)
-
-
-DRUMS_RNN = Task()
-
-
-def task_for(config) -> Task:
-  """The task of a config (by its `kind`)."""
-  if getattr(config, 'kind', 'drums_rnn') == 'humanizer':
-    from drums_rnn.humanizer import task as humanizer_training  # pylint: disable=import-outside-toplevel
-    return humanizer_training.HUMANIZER
-  return DRUMS_RNN

@@ -1,13 +1,14 @@
-"""The Trainer: a Drums RNN, its optimizer and one compiled train step.
+"""The Trainer: a task's network, its optimizer and one compiled train step.
 
 Contract of :meth:`Trainer.train_step`: one optimisation step on a padded
 batch ``(inputs, labels, lengths)`` exactly as Magenta's train op (tf-slim
-`create_train_op`): masked softmax cross-entropy averaged over the real
-(unpadded) steps, every gradient tensor clipped separately to `clip_norm`
-(`tf.clip_by_norm`; 0 = no clipping, as tf-slim clips only when > 0), then
-TF1 Adam; it returns the batch's metric sums
-(:func:`drums_rnn.training.evaluator.metric_sums`). `Trainer.checkpoint` holds the
-model, the Adam slots and the step, so a run resumes exactly.
+`create_train_op`): the task's summed loss (``xent``) divided by what it was
+summed over (``steps``; for the Drums RNN the masked softmax cross-entropy
+averaged over the real, unpadded steps), every gradient tensor clipped
+separately to `clip_norm` (`tf.clip_by_norm`; 0 = no clipping, as tf-slim
+clips only when > 0), then TF1 Adam; it returns the batch's metric sums
+(:meth:`drums_rnn.training.task.Task.batch_sums`). `Trainer.checkpoint`
+holds the model, the Adam slots and the step, so a run resumes exactly.
 
 Distribution: the step runs under a `tf.distribute` strategy
 (:func:`drums_rnn.training.distributed.strategy_from_environment`) -- the default
@@ -23,10 +24,6 @@ standing in for two GPUs, and with two worker processes).
 import tensorflow as tf
 
 from drums_rnn.training import distributed
-from drums_rnn.training import input_pipeline
-from drums_rnn.training import evaluator as train_metrics
-from drums_rnn.language_model.model import CompactInputs
-from drums_rnn.language_model.model import DrumsRnnModel
 
 
 class Adam(tf.Module):
@@ -58,52 +55,34 @@ class Trainer:
   """The model, its optimizer and one compiled train step.
 
   Args:
-    config: a DrumsRnnConfig.
+    task: the model family's :class:`~drums_rnn.training.task.Task` (network, loss).
     hparams: its HParams.
     seed: seeds weight init, dropout and shuffling.
     strategy: a tf.distribute.Strategy (default:
       :func:`drums_rnn.training.distributed.strategy_from_environment`).
     compiled: False runs the same step eagerly (the benchmark's reference).
     jit_compile: compile the step with XLA.
-    compact: feed the model CompactInputs (one-hot part as indices); dense
-      inputs given to `train_step` are converted.
   """
 
-  def __init__(self, config, hparams, seed=None, strategy=None, compiled=True, jit_compile=False,
-               compact=True):
-    self.config = config
-    self.compact = compact
+  def __init__(self, task, hparams, seed=None, strategy=None, compiled=True, jit_compile=False):
+    self.task = task
+    self.config = task.config
     self.hparams = hparams
     self.strategy = strategy or distributed.strategy_from_environment()
     if seed is not None:
       tf.random.set_seed(seed)
     with self.strategy.scope():
-      self.model = self.build_model(seed)
+      self.model = task.build_model(hparams, seed)
       self.variables = list(self.model.weights.values())
       self.optimizer = Adam(self.variables, hparams.learning_rate)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
     self._train_step = self._make_train_step(compiled, jit_compile)
 
-  def build_model(self, seed):
-    """The network to train (a subclass trains another one, e.g. the humanizer's)."""
-    return DrumsRnnModel.from_config(self.config, self.hparams, seed=seed)
-
-  def batch_sums(self, inputs, labels, lengths):
-    """The metric sums of one batch in training mode; `xent` / `steps` is the loss."""
-    logits, _ = self.model(inputs, training=True)
-    return train_metrics.metric_sums(logits, labels, lengths)
-
   def _make_train_step(self, compiled, jit_compile):
-    model, strategy = self.model, self.strategy
+    model, strategy, task = self.model, self.strategy, self.task
     clip_norm = float(self.hparams.clip_norm)
-    if self.compact:
-      extras = model.input_size - self.config.encoding.num_classes
-      inputs_spec = CompactInputs(tf.TensorSpec([None, None], tf.int32),
-                                  tf.TensorSpec([None, None, extras], tf.float32))
-    else:
-      inputs_spec = tf.TensorSpec([None, None, model.input_size], tf.float32)
-    signature = [inputs_spec,
+    signature = [task.input_spec(model),
                  tf.TensorSpec([None, None], tf.int64),
                  tf.TensorSpec([None], tf.int32)]
 
@@ -117,7 +96,7 @@ class Trainer:
         inputs, labels, lengths = tf.nest.map_structure(lambda x: x[i::replicas],
                                                         (inputs, labels, lengths))
       with tf.GradientTape() as tape:
-        sums = self.batch_sums(inputs, labels, lengths)
+        sums = task.batch_sums(model, inputs, labels, lengths, training=True)
         # Sum, not mean: the sums of all replicas are added, then divided once.
         objective = sums['xent']
       grads = tape.gradient(objective, self.variables)
@@ -151,12 +130,5 @@ class Trainer:
 
   def train_step(self, inputs, labels, lengths):
     """One optimisation step on a padded batch; returns the batch metric sums."""
-    if isinstance(inputs, CompactInputs):
-      if not self.compact:
-        inputs = inputs.to_dense(self.model.input_size)
-    else:
-      inputs = tf.convert_to_tensor(inputs, tf.float32)
-      if self.compact:
-        inputs = input_pipeline.compact_inputs(inputs, self.config.encoding.num_classes)
-    return self._train_step(inputs, tf.convert_to_tensor(labels, tf.int64),
+    return self._train_step(self.task.model_inputs(inputs), tf.convert_to_tensor(labels, tf.int64),
                             tf.convert_to_tensor(lengths, tf.int32))
