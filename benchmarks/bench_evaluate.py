@@ -106,7 +106,7 @@ def main():
         f'{len(found)} patterns ({sum(len(p.classes) for p in found)} steps) in {t_features:.2f} s; '
         f'set comparison of the two halves in {t_compare:.2f} s')
 
-  tracks = evaluation.extract_model_tracks(paths, config, 'groove test')
+  tracks = scoring.extract_model_tracks(paths, config, 'groove test')
   if args.limit:
     tracks = tracks[:args.limit]
   num_steps = sum(len(t) - 1 for t in tracks)

@@ -20,6 +20,7 @@ os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from drums_rnn import loading  # noqa: E402
 from drums_rnn.humanizer import humanize  # noqa: E402
 from drums_rnn.humanizer import data  # noqa: E402
 from drums_rnn.humanizer import performance  # noqa: E402
@@ -53,7 +54,7 @@ def main():
   parser.add_argument('--repeats', type=int, default=20)
   args = parser.parse_args()
   start = time.perf_counter()
-  humanizer = humanize.load_humanizer()
+  humanizer = loading.load_humanizer()
   print(f'load the shipped humanizer: {time.perf_counter() - start:.2f} s')
   hits = groove(32)
   sequence = performance.performance_sequence(performance.Performance(

@@ -31,7 +31,6 @@ runtime.import_tensorflow()
 import numpy as np  # noqa: E402
 from werkzeug import serving  # noqa: E402
 
-from drums_rnn.humanizer import humanize  # noqa: E402
 from drums_rnn import loading  # noqa: E402
 from drums_rnn.studio import app as studio_app  # noqa: E402
 
@@ -76,7 +75,7 @@ def main():
   parser.add_argument('--bars', type=int, default=4)
   args = parser.parse_args()
   start = time.perf_counter()
-  app = studio_app.create_app(loading.load_model(None), humanize.load_humanizer(None), warm=False)
+  app = studio_app.create_app(loading.load_model(None), loading.load_humanizer(None), warm=False)
   print(f'model + humanizer loaded in {time.perf_counter() - start:.2f} s (not warmed)')
   server = serving.make_server('127.0.0.1', 0, app, threaded=True, request_handler=_QuietHandler)
   threading.Thread(target=server.serve_forever, daemon=True).start()

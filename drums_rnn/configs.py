@@ -18,6 +18,7 @@ import json
 from typing import Any, Dict, Mapping
 
 from drums_rnn import encoding
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 # Defaults every config starts from (EventSequenceRnnConfig in Magenta).
@@ -237,7 +238,7 @@ def parse_hparams(text, defaults):
   result = {}
   for part in _split_top_level(text or ''):
     if '=' not in part:
-      raise DrumsRnnError(f'malformed --hparams entry {part!r}: expected name=value')
+      raise ArgumentError(f'malformed {{hparams}} entry {part!r}: expected name=value', 'hparams')
     name, raw = (s.strip() for s in part.split('=', 1))
     if name not in defaults:
       raise DrumsRnnError(

@@ -42,6 +42,30 @@ DRUM_VOICE_NAMES = ('bass_drum', 'snare', 'closed_hihat', 'open_hihat', 'low_tom
 ONE_DRUM_PITCHES: Tuple[Tuple[int, ...], ...] = ((39,) + tuple(range(128)),)
 
 NUM_PITCHES = 128
+NUM_KIT_DRUMS = len(DRUM_KIT_PITCHES)
+
+
+def classes_to_hits(classes, num_drum_types=NUM_KIT_DRUMS) -> np.ndarray:
+  """[steps] class indices -> [steps, num_drum_types] bool hit grid (bit i = drum type i)."""
+  classes = np.asarray(classes, dtype=np.int64)
+  return ((classes[:, None] >> np.arange(num_drum_types)[None, :]) & 1).astype(bool)
+
+
+def hits_to_classes(hits) -> np.ndarray:
+  """[steps, drum types] bool hit grid -> [steps] class indices (the inverse of classes_to_hits)."""
+  hits = np.asarray(hits, np.int64)
+  return (hits << np.arange(hits.shape[1])).sum(axis=1)
+
+
+def as_hit_grid(pattern) -> np.ndarray:
+  """A hit grid, or a 1-D array of drum_kit class indices made into one (bool)."""
+  pattern = np.asarray(pattern)
+  if pattern.ndim == 1:
+    return classes_to_hits(pattern)
+  if pattern.ndim != 2:
+    raise ValueError(f'a drum pattern must be [steps] classes or a [steps, drums] grid, '
+                     f'got shape {pattern.shape}')
+  return pattern.astype(bool)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,6 +33,7 @@ import re
 import secrets
 from typing import Iterator, Tuple
 
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 _TEMP_NAME = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$')
@@ -305,9 +306,9 @@ class RunLock:
       os.close(fd)
       if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
         who = f' (pid {holder})' if holder else ''
-        raise DrumsRnnError(
+        raise ArgumentError(
           f'{os.path.dirname(self.path)!r} is in use by another {self.what} run{who}: '
-          'wait for it to finish or use another --run_dir') from None
+          'wait for it to finish or use another {run_dir}', 'run_dir') from None
       raise DrumsRnnError(f'cannot lock {self.path!r}: {describe_os_error(e)}') from None
     try:
       os.ftruncate(fd, 0)

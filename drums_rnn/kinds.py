@@ -63,7 +63,7 @@ class ModelFamily(Protocol):
                   generator_description=None):
     """A GeneratorBundle proto of `model`."""
 
-  def describe(self, hparams, model) -> str:
+  def model_summary(self, hparams, model) -> str:
     """What a log line says of a loaded model."""
 
 

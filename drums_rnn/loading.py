@@ -109,8 +109,15 @@ def load_model(source=None, config=None, hparams=None, kind='drums_rnn') -> Load
     if overrides and loaded.origin != 'bundle':
       logging.warning('hparams overrides ignored: a drums_rnn run records the hparams it was trained with')
   logging.info('loaded %s model from %s (%s): %s', loaded.config.name, loaded.source,
-               loaded.origin.replace('_', ' '), found.describe(loaded.hparams, loaded.model))
+               loaded.origin.replace('_', ' '), found.model_summary(loaded.hparams, loaded.model))
   return loaded
+
+
+def load_humanizer(source=None):
+  """The :class:`~drums_rnn.humanizer.humanize.Humanizer` of the humanizer at `source` (run dir,
+  checkpoint or .mag; None = the shipped one), compiled once."""
+  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
+  return humanize.Humanizer(load_model(source, kind='humanizer'))
 
 
 def save_bundle(path, config, hparams, model, description=None, generator_id=None,

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from drums_rnn import files
-from drums_rnn.measure import features as metrics
+from drums_rnn import encoding
 
 # One colour per drum class, grouped: kick, snare, hats, toms, cymbals.
 _CLASS_COLOURS = ('#d62728', '#1f77b4', '#2ca02c', '#98df8a', '#9467bd', '#b07cc6',
@@ -71,9 +71,10 @@ def plot_drum_track(pattern, path, steps_per_bar=16, steps_per_beat=4, primer_st
     `path`.
   """
   pattern = np.asarray(pattern)
-  grid = metrics.hit_grid(pattern, num_drum_types) if pattern.ndim == 1 else metrics.as_grid(pattern)
+  grid = (encoding.classes_to_hits(pattern, num_drum_types) if pattern.ndim == 1
+          else encoding.as_hit_grid(pattern))
   steps, num_classes = grid.shape
-  names = metrics.DRUM_CLASS_NAMES[:num_classes] if num_classes > 1 else ('drum',)
+  names = encoding.DRUM_CLASS_NAMES[:num_classes] if num_classes > 1 else ('drum',)
   width = float(np.clip(2.0 + 0.09 * max(steps, 16), 6.0, 36.0))
   fig = Figure(figsize=(width, 0.32 * num_classes + 1.3))
   ax = fig.add_axes([1.1 / width, 0.38 / (0.32 * num_classes + 1.3),
@@ -130,36 +131,17 @@ def _bar(x, y, width, height, colour):
   return Rectangle((x, y), width, height, facecolor=colour, edgecolor='none', zorder=2)
 
 
-def plot_distance_distributions(comparison, path, reference_label='reference',
-                                evaluated_label='evaluated', dpi=100):
-  """Writes a PNG of one feature's distance distributions (Yang & Lerch).
-
-  Args:
-    comparison: a :class:`drums_rnn.measure.features.FeatureComparison`.
-    path: the PNG to write.
-    reference_label, evaluated_label: names of the two sets in the legend.
-  """
-  curves = [(f'intra-set {reference_label}', comparison.intra_reference, '#1f77b4', '-'),
-            (f'intra-set {evaluated_label}', comparison.intra_evaluated, '#2ca02c', '-'),
-            (f'inter-set {reference_label} vs {evaluated_label}', comparison.inter, '#d62728', '--')]
+def plot_curves(curves, path, title, xlabel, ylabel, dpi=100):
+  """Writes a PNG of line curves; `curves` are (label, xs, ys, colour, line style) tuples."""
   fig = Figure(figsize=(6.0, 3.4))
   ax = fig.add_subplot(1, 1, 1)
-  samples = [c[1] for c in curves if c[1].size]
-  if samples:
-    floor = metrics._bandwidth_floor(*samples)  # pylint: disable=protected-access
-    both = np.concatenate(samples)
-    margin = 3 * max(both.std(), floor)
-    xs = np.linspace(max(both.min() - margin, 0.0) if both.min() >= 0 else both.min() - margin,
-                     both.max() + margin, 512)
-    for label, values, colour, style in curves:
-      if values.size:
-        ax.plot(xs, metrics.kde_curve(values, xs, floor), color=colour, ls=style, lw=1.5,
-                label=f'{label} (n={values.size})')
+  for label, xs, ys, colour, style in curves:
+    ax.plot(xs, ys, color=colour, ls=style, lw=1.5, label=label)
+  if curves:
     ax.legend(fontsize=7, frameon=False)
-  ax.set_xlabel('distance', fontsize=8)
-  ax.set_ylabel('density', fontsize=8)
+  ax.set_xlabel(xlabel, fontsize=8)
+  ax.set_ylabel(ylabel, fontsize=8)
   ax.tick_params(labelsize=7)
-  ax.set_title(f'{comparison.name}: overlap {comparison.overlap:.3f}, KL {comparison.kl:.3f}',
-               fontsize=9)
+  ax.set_title(title, fontsize=9)
   fig.tight_layout()
   return _save(fig, path, dpi)

@@ -171,7 +171,7 @@ def tiny_model(seed=0, zero=False):
 
 def test_uniform_model_has_perplexity_num_classes():
   tracks = [np.arange(20) % 7, np.arange(9) * 3]
-  result = evaluation.model_likelihood(tiny_model(zero=True), KIT, tracks)
+  result = scoring.model_likelihood(tiny_model(zero=True), KIT, tracks)
   assert result.num_tracks == 2 and result.num_steps == 19 + 8
   assert result.mean_log_likelihood == pytest.approx(-math.log(512), abs=1e-5)
   assert result.perplexity == pytest.approx(512, rel=1e-4)
@@ -184,11 +184,11 @@ def test_overflowing_tracks_are_left_out_and_counted():
   name = [n for n in model.weights if n.endswith('attn_output_projection/kernel')][0]
   model.weights[name].assign(model.weights[name] * 0 + 20.0)
   short, long = np.arange(4) % 3, np.arange(200) % 3
-  result = evaluation.model_likelihood(model, KIT, [short, long])
+  result = scoring.model_likelihood(model, KIT, [short, long])
   assert result.nonfinite_tracks == 1 and result.num_tracks == 1 and result.num_steps == 3
   assert math.isfinite(result.mean_log_likelihood)
   with pytest.raises(DrumsRnnError, match='finite'):
-    evaluation.model_likelihood(model, KIT, [long])
+    scoring.model_likelihood(model, KIT, [long])
 
 
 def test_batched_likelihood_equals_one_track_at_a_time():
@@ -207,12 +207,12 @@ def test_batched_likelihood_equals_one_track_at_a_time():
 def test_bundle_and_checkpoint_score_like_the_model(tmp_path):
   model = tiny_model(seed=6)
   tracks = [np.arange(40) % 13, np.arange(30) % 5]
-  expected = evaluation.model_likelihood(model, KIT, tracks).mean_log_likelihood
+  expected = scoring.model_likelihood(model, KIT, tracks).mean_log_likelihood
   path = loading.save_bundle(str(tmp_path / 'tiny.mag'), KIT, model_hparams(), model, 'test')
   result = loading.load_model(path)
   config, loaded = result.config, result.model
   assert config.name == 'drum_kit'
-  assert evaluation.model_likelihood(loaded, config, tracks).mean_log_likelihood == pytest.approx(
+  assert scoring.model_likelihood(loaded, config, tracks).mean_log_likelihood == pytest.approx(
       expected, rel=1e-5)
   with pytest.raises(DrumsRnnError, match='not a generator bundle'):
     (tmp_path / 'bad.mag').write_bytes(b'junk')
@@ -222,11 +222,11 @@ def test_bundle_and_checkpoint_score_like_the_model(tmp_path):
 def test_extract_model_tracks_uses_magenta_rules(tmp_path):
   long_path = write_midi(tmp_path / 'long.mid', helpers.basic_beat(8))
   short_path = write_midi(tmp_path / 'short.mid', helpers.basic_beat(3))
-  tracks = evaluation.extract_model_tracks([long_path, short_path], KIT)
+  tracks = scoring.extract_model_tracks([long_path, short_path], KIT)
   assert len(tracks) == 1  # 3 bars < min_bars 7
   assert tracks[0].shape[0] == 16 * 7 + 15  # ends at its last onset (step 126)
   with pytest.raises(DrumsRnnError, match='no drum tracks'):
-    evaluation.extract_model_tracks([short_path], KIT)
+    scoring.extract_model_tracks([short_path], KIT)
 
 
 # --- the command --------------------------------------------------------------
@@ -255,8 +255,8 @@ def test_cli_compares_sets_and_scores_a_model(tmp_path):
   assert data['features']['density_hihat']['overlap'] < 0.5
   assert data['likelihood']['num_tracks'] == 3 and data['likelihood']['perplexity'] > 1
   # The same likelihood as the library computes directly.
-  tracks = evaluation.extract_model_tracks(midi.list_midi_files(gen), KIT)
-  expected = evaluation.model_likelihood(model, KIT, tracks)
+  tracks = scoring.extract_model_tracks(midi.list_midi_files(gen), KIT)
+  expected = scoring.model_likelihood(model, KIT, tracks)
   assert data['likelihood']['mean_log_likelihood'] == pytest.approx(expected.mean_log_likelihood, rel=1e-5)
   with open(out_csv, newline='') as f:
     rows = {r['feature']: r for r in csv.DictReader(f)}

@@ -6,6 +6,7 @@ import numpy as np
 
 from drums_rnn import configs
 from drums_rnn.language_model import generation
+from drums_rnn import loading
 from drums_rnn.humanizer import humanize
 from drums_rnn import midi
 from drums_rnn.humanizer import performance
@@ -42,7 +43,7 @@ def test_generate_humanized_keeps_the_grid_and_is_seeded(tmp_path):
     assert os.path.isfile(os.path.splitext(h)[0] + '.png')
   other = _generate(tmp_path, 'other', humanizer, seed=4)
   assert open(other[0], 'rb').read() != open(human[0], 'rb').read()
-  shipped = humanize.load_humanizer()  # the trained one follows the level it is given
+  shipped = loading.load_humanizer()  # the trained one follows the level it is given
   loud = _generate(tmp_path, 'loud', shipped, level=115)
   soft = _generate(tmp_path, 'soft', shipped, level=30)
   mean = lambda path: np.mean([n.velocity for n in midi.read_midi(path).notes])  # noqa: E731

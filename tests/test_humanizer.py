@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from drums_rnn import configs
+from drums_rnn import encoding
 from drums_rnn.humanizer import data as humanizer_data
 from drums_rnn import midi
 from drums_rnn.humanizer import performance
@@ -152,7 +153,7 @@ def test_long_tracks_use_whole_window_batches():
   assert offsets.min() >= 0 and offsets.max() < 64
   assert np.all(offsets[64:-64] >= 16) and np.all(offsets[64:-64] < 48)  # central half
   humanizer = humanize.Humanizer(_tiny_loaded())
-  hits = performance.classes_to_hits(np.tile([5, 0, 4, 0, 7, 0, 4, 0], 64))
+  hits = encoding.classes_to_hits(np.tile([5, 0, 4, 0, 7, 0, 4, 0], 64))
   tracing = humanizer._run.experimental_get_tracing_count()  # pylint: disable=protected-access
   velocities, offsets_out = humanizer.humanize_hits(hits, 120.0, seed=1)
   humanizer.humanize_hits(hits[:100], 90.0, seed=1)

@@ -29,14 +29,14 @@ def only_offbeats(bars=1):
 
 def test_hit_grid_reads_class_bits():
   # Class 5 = bass drum (bit 0) + closed hi-hat (bit 2); 256 = ride (bit 8).
-  grid = metrics.hit_grid(np.array([0, 5, 256]))
+  grid = encoding.classes_to_hits(np.array([0, 5, 256]))
   assert grid.shape == (3, 9)
   assert not grid[0].any()
   assert list(np.nonzero(grid[1])[0]) == [KICK, CLOSED_HAT]
   assert list(np.nonzero(grid[2])[0]) == [RIDE]
   # Class indices from the encoding give the same grid as the hits.
   classes = encoding.DRUM_KIT.classes_from_events([(36,), (), (38, 42)])
-  np.testing.assert_array_equal(metrics.as_grid(classes),
+  np.testing.assert_array_equal(encoding.as_hit_grid(classes),
                                 grid_from([(0, KICK), (2, SNARE), (2, CLOSED_HAT)], 3))
 
 

@@ -28,7 +28,6 @@ import numpy as np
 import pytest
 
 from drums_rnn import encoding
-from drums_rnn.humanizer import humanize
 from drums_rnn import loading
 from drums_rnn.studio import app as studio_app
 
@@ -44,7 +43,7 @@ def loaded():
 
 @pytest.fixture(scope='module')
 def app(loaded):
-  return studio_app.create_app(loaded, humanize.load_humanizer(None))
+  return studio_app.create_app(loaded, loading.load_humanizer(None))
 
 
 @pytest.fixture(scope='module')

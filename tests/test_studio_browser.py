@@ -39,10 +39,9 @@ def _require_browser():
 def server():
   _require_browser()  # before the heavy imports
   from werkzeug import serving  # pylint: disable=import-outside-toplevel
-  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   from drums_rnn.studio import app as studio_app  # pylint: disable=import-outside-toplevel
-  app = studio_app.create_app(loading.load_model(None), humanize.load_humanizer(None))
+  app = studio_app.create_app(loading.load_model(None), loading.load_humanizer(None))
   httpd = serving.make_server('127.0.0.1', 0, app, threaded=True)
   thread = threading.Thread(target=httpd.serve_forever, daemon=True)
   thread.start()

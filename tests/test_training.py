@@ -243,7 +243,7 @@ def test_tiny_model_learns_groove_and_resumes(groove_data, tmp_path):
 
   with pytest.raises(DrumsRnnError, match=r'batch_size: saved 4, given 8'):
     training.train(KIT_TASK, run, train_file, overrides('batch_size=8'), num_training_steps=50)
-  with pytest.raises(DrumsRnnError, match='trained with --config=drum_kit'):
+  with pytest.raises(DrumsRnnError, match='trained with config=drum_kit'):
     training.train(kinds.task_for(configs.get_config('one_drum')), run, train_file, num_training_steps=50)
 
   # Summaries carry Magenta's tags.

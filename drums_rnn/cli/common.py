@@ -46,6 +46,16 @@ def set_log_level(level_name):
   logging.set_verbosity(getattr(logging, name))
 
 
+# Library arguments whose flag has another name.
+FLAG_NAMES = {'input_path': 'input'}
+
+
+def flag_name(argument):
+  """How a command names a library argument: its flag (``--temperature``) where it has one."""
+  name = FLAG_NAMES.get(argument, argument)
+  return f'--{name}' if name in FLAGS else argument
+
+
 def fail(message, code=EXIT_USER_ERROR):
   """Prints `error: message` and exits with `code` (default: the user-error code)."""
   sys.stderr.write(f'error: {message}\n')
@@ -88,7 +98,7 @@ def run(main, module_name=None):
         set_log_level(FLAGS.log)
       return main(argv)
     except ArgumentError as e:  # the library names arguments; a command names its flags
-      fail(e.render(lambda name: f'--{name}' if name in FLAGS else name))
+      fail(e.render(flag_name))
     except DrumsRnnError as e:
       fail(str(e))
     except KeyboardInterrupt:

@@ -48,11 +48,8 @@ flags.DEFINE_string('reference_split', None,
                     '--groove_dir as the reference set instead of --reference_dir.')
 flags.DEFINE_string('groove_dir', None,
                     'Folder of the Groove MIDI Dataset (the one holding info.csv), for --reference_split.')
-flags.DEFINE_string('run_dir', None,
-                    'Training run directory (newest intact checkpoint in run_dir/train), a checkpoint '
-                    'prefix or a folder of Magenta checkpoints: score the MIDI (--midi_dir, else the '
-                    'reference set) under this model. --config picks the config of Magenta checkpoints.')
-flags.DEFINE_string('bundle_file', None, 'A .mag bundle to score the MIDI with, instead of --run_dir.')
+shared_flags.define_model_flags('model to score the MIDI with (--config picks the config of Magenta '
+                                'checkpoints)', shipped_default=False)
 flags.DEFINE_string('output_csv', None, 'Write the results table to this CSV file.')
 flags.DEFINE_string('output_json', None, 'Write the results to this JSON file.')
 flags.DEFINE_string('plot_dir', None,
@@ -84,25 +81,27 @@ def _reference_paths():
 
 
 def _load_model():
-  """The model of --run_dir / --bundle_file (config and --hparams overrides as objects)."""
-  if FLAGS.run_dir and FLAGS.bundle_file:
-    raise DrumsRnnError('give exactly one of --run_dir and --bundle_file to score with a model')
+  """The model the model flags name (config and --hparams overrides as objects), or None."""
+  named = [name for name in shared_flags.MODEL_FLAGS if FLAGS[name].value]
+  if not named:
+    return None
+  if len(named) > 1:
+    raise DrumsRnnError(f'give exactly one of --{", --".join(named)} to score with a model')
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   config = shared_flags.config() if shared_flags.given('config') else None
-  overrides = shared_flags.hparams_overrides()
-  return loading.load_model(FLAGS.run_dir or FLAGS.bundle_file, config=config, hparams=overrides)
+  return loading.load_model(FLAGS[named[0]].value, config=config,
+                            hparams=shared_flags.hparams_overrides())
 
 
 def main(argv):
   del argv
   common.import_tensorflow()
-  from drums_rnn.measure import comparison as evaluation  # pylint: disable=import-outside-toplevel
-  from drums_rnn.measure import patterns  # pylint: disable=import-outside-toplevel
+  from drums_rnn.measure import report  # pylint: disable=import-outside-toplevel
 
   if FLAGS.generator_id or FLAGS.generator_description:
     logging.info('--generator_id/--generator_description only name bundles saved by '
                  'drums_rnn_generate --save_generator_bundle; ignored here')
-  use_model = bool(FLAGS.run_dir or FLAGS.bundle_file)
+  use_model = any(FLAGS[name].value for name in shared_flags.MODEL_FLAGS)
   ref_paths, ref_label, credit = _reference_paths()
   if not (FLAGS.midi_dir or ref_paths):
     raise DrumsRnnError('nothing to evaluate: give --midi_dir and/or a reference set '
@@ -115,46 +114,11 @@ def main(argv):
                         '--run_dir/--bundle_file, or write --shuffled_output_dir')
   if FLAGS.plot_dir and not (FLAGS.midi_dir and ref_paths):
     raise DrumsRnnError('--plot_dir draws the set comparison: give --midi_dir and a reference set')
-
-  # --midi_dir may be the --shuffled_output_dir this run writes: list it afterwards.
-  writes_midi_dir = bool(FLAGS.midi_dir and FLAGS.shuffled_output_dir and os.path.abspath(
-      FLAGS.midi_dir) == os.path.abspath(FLAGS.shuffled_output_dir))
-  midi_paths = (midi.list_midi_files(FLAGS.midi_dir)
-                if FLAGS.midi_dir and not writes_midi_dir else None)
-  midi_label = os.path.basename(os.path.normpath(FLAGS.midi_dir)) if FLAGS.midi_dir else None
-
-  ref_patterns = None
-  if ref_paths is not None and (FLAGS.midi_dir or FLAGS.shuffled_output_dir):
-    ref_patterns = patterns.load_patterns(ref_paths, f'reference ({ref_label})', max_bars=FLAGS.max_bars)
-
-  if FLAGS.shuffled_output_dir:
-    shuffled = patterns.shuffle_patterns(ref_patterns, 0 if FLAGS.seed is None else FLAGS.seed)
-    patterns.write_patterns_midi(shuffled, FLAGS.shuffled_output_dir, FLAGS.qpm, prefix='shuffled',
-                                 credit=credit)
-    print(f'wrote {len(shuffled)} shuffled-steps drum tracks to {FLAGS.shuffled_output_dir}')
-    if writes_midi_dir:
-      midi_paths = midi.list_midi_files(FLAGS.midi_dir)
-
-  comparison = None
-  if midi_paths is not None and ref_patterns is not None:
-    evaluated = patterns.load_patterns(midi_paths, f'evaluated ({midi_label})', max_bars=FLAGS.max_bars)
-    comparison = evaluation.compare_pattern_sets(ref_patterns, evaluated, ref_label, midi_label)
-
-  likelihood = None
-  if use_model:
-    loaded = _load_model()
-    paths, label = (midi_paths, midi_label) if midi_paths is not None else (ref_paths, ref_label)
-    tracks = evaluation.extract_model_tracks(paths, loaded.config, label)
-    likelihood = evaluation.model_likelihood(loaded.model, loaded.config, tracks, label, FLAGS.batch_size)
-
-  if comparison is not None or likelihood is not None:
-    print(evaluation.format_table(comparison, likelihood, credit), end='')
-    if FLAGS.output_csv:
-      evaluation.write_csv(FLAGS.output_csv, comparison, likelihood, credit)
-    if FLAGS.output_json:
-      evaluation.write_json(FLAGS.output_json, comparison, likelihood, credit)
-  if FLAGS.plot_dir:
-    evaluation.write_distance_plots(FLAGS.plot_dir, comparison)
+  report.evaluate(
+      FLAGS.midi_dir, ref_paths, ref_label, credit, loaded=_load_model(), max_bars=FLAGS.max_bars,
+      shuffled_output_dir=FLAGS.shuffled_output_dir, seed=0 if FLAGS.seed is None else FLAGS.seed,
+      qpm=FLAGS.qpm, batch_size=FLAGS.batch_size, output_csv=FLAGS.output_csv,
+      output_json=FLAGS.output_json, plot_dir=FLAGS.plot_dir)
   return 0
 
 

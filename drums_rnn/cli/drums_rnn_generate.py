@@ -32,13 +32,9 @@ FLAGS = flags.FLAGS
 shared_flags.define_config_flags()
 shared_flags.define_log_flag()
 shared_flags.define_seed_flag('Random seed; output n is the same for a seed whatever --num_outputs.')
-flags.DEFINE_string('run_dir', None, 'Training run directory; the newest intact checkpoint in '
-                    'run_dir/train is used.')
-flags.DEFINE_string('checkpoint_file', None, 'Checkpoint to use (ours, or a Magenta model.ckpt-N).')
-flags.DEFINE_string('bundle_file', None, 'A .mag generator bundle to generate from, or to write with '
-                    '--save_generator_bundle.')
+shared_flags.define_model_flags('model to generate with (ours or Magenta\'s)')
 flags.DEFINE_boolean('save_generator_bundle', False, 'Save the model of --run_dir/--checkpoint_file as '
-                     '--bundle_file instead of generating.')
+                     '--bundle_file (the .mag to write) instead of generating.')
 flags.DEFINE_string('bundle_description', None, 'Description stored in the saved bundle.')
 flags.DEFINE_string('output_dir', '/tmp/drums_rnn/generated', 'Where the MIDI files are written.')
 flags.DEFINE_integer('num_outputs', 10, 'Number of drum tracks to generate.')
@@ -108,8 +104,7 @@ def main(argv):
                     FLAGS.num_steps, len(events))
   humanizer = None
   if FLAGS.humanize:
-    from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
-    humanizer = humanize.load_humanizer(FLAGS.humanizer_file)
+    humanizer = loading.load_humanizer(FLAGS.humanizer_file)
   elif FLAGS.humanizer_file:
     raise DrumsRnnError('--humanizer_file needs --humanize')
   generation.generate_to_midi(

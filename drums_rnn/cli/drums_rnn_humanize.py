@@ -66,8 +66,9 @@ def main(argv):
   if not 0 <= FLAGS.strength <= 1:
     raise DrumsRnnError(f'--strength must be in [0, 1], got {FLAGS.strength}')
   common.import_tensorflow()
-  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel  (heavy: TF)
-  humanizer = humanize.load_humanizer(source)
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
+  humanizer = loading.load_humanizer(source)
   if FLAGS.evaluate:
     from drums_rnn import files  # pylint: disable=import-outside-toplevel
     from drums_rnn.humanizer import evaluation as humanizer_evaluation  # pylint: disable=import-outside-toplevel

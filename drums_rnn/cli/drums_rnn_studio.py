@@ -72,8 +72,7 @@ def build_app(source):
   loaded = loading.load_model(source)
   humanizer = None
   if FLAGS.humanize:
-    from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
-    humanizer = humanize.load_humanizer(FLAGS.humanizer_file)
+    humanizer = loading.load_humanizer(FLAGS.humanizer_file)
   return studio_app.describe(loaded), studio_app.create_app(loaded, humanizer)
 
 

@@ -9,9 +9,9 @@ flag has one name, one default and one help text everywhere:
 * :func:`define_log_flag`: ``--log``;
 * :func:`define_seed_flag`: ``--seed``;
 * :func:`define_model_flags`: ``--bundle_file``, ``--run_dir``,
-  ``--checkpoint_file`` (the model to use, for commands that only read one;
-  drums_rnn_generate defines its own, as it can also write a bundle), read
-  by :func:`model_source`.
+  ``--checkpoint_file`` (the model to use), read by :func:`model_source`
+  (drums_rnn_generate and drums_rnn_evaluate have rules of their own: one
+  can also write a bundle, the other scores only when a model is named).
 
 The command line speaks strings; the library takes objects. :func:`config`
 and :func:`hparams` turn the flag values into a ``DrumsRnnConfig`` and an
@@ -53,9 +53,11 @@ def define_seed_flag(help_text):
 MODEL_FLAGS = ('bundle_file', 'run_dir', 'checkpoint_file')
 
 
-def define_model_flags(what):
-  """The flags naming the `what` (e.g. 'drum_kit model') to load; none given = the shipped one."""
-  flags.DEFINE_string('bundle_file', None, f'A .mag bundle of the {what} (default: the shipped one).')
+def define_model_flags(what, shipped_default=True):
+  """The flags naming the `what` (e.g. 'drum_kit model') to load; none given = the shipped one
+  (with `shipped_default`; else no model)."""
+  default = ' (default: the shipped one)' if shipped_default else ''
+  flags.DEFINE_string('bundle_file', None, f'A .mag bundle of the {what}{default}.')
   flags.DEFINE_string('run_dir', None, f'A training run directory of the {what}; its newest intact '
                       'checkpoint in run_dir/train is used.')
   flags.DEFINE_string('checkpoint_file', None, f'A checkpoint of the {what}.')

@@ -34,6 +34,7 @@ from note_seq.protobuf import music_pb2
 from drums_rnn import files
 from drums_rnn import midi
 from drums_rnn.data import tfrecord
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 MIDI_EXTENSIONS = midi.MIDI_EXTENSIONS
@@ -164,9 +165,10 @@ def convert_directory(input_dir, output_file, recursive=False):
         converted += 1
       logging.debug('Converted %s.', full)
     if converted == 0:
-      raise DrumsRnnError(
+      raise ArgumentError(
           f'no file converted under {input_dir!r} ({skipped} unreadable, {unknown} of other '
-          'types' + ('' if recursive else '; use --recursive to include sub-directories') + ')')
+          'types' + ('' if recursive else '; use {recursive} to include sub-directories') + ')',
+          'recursive')
   return converted, skipped, unknown
 
 

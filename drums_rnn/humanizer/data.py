@@ -35,6 +35,7 @@ from typing import Dict, List
 import numpy as np
 from absl import logging
 
+from drums_rnn import encoding
 from drums_rnn import files
 from drums_rnn.data import groove
 from drums_rnn import midi
@@ -42,6 +43,7 @@ from drums_rnn.humanizer import performance as performance_lib
 from drums_rnn import progress
 from drums_rnn.data import sequence_example
 from drums_rnn.data import tfrecord
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 NUM_DRUMS = performance_lib.NUM_DRUMS
@@ -68,7 +70,7 @@ def encode_window(perf: performance_lib.Performance, start, num_steps):
   inputs[:end - start, OFFSETS] = perf.offsets[start:end]
   inputs[:, QPM] = perf.qpm
   inputs[:, LEVEL] = loudness(perf)
-  labels = performance_lib.hits_to_classes(inputs[:, HITS] > 0)
+  labels = encoding.hits_to_classes(inputs[:, HITS] > 0)
   return inputs, labels
 
 
@@ -149,7 +151,7 @@ def create_dataset(input_path, output_dir, window_bars=4, hop_bars=2, eval_ratio
   if window_bars < 1 or hop_bars < 1:
     raise DrumsRnnError(f'window_bars and hop_bars must be at least 1, got {window_bars}, {hop_bars}')
   if not 0 <= eval_ratio < 1:
-    raise DrumsRnnError(f'--eval_ratio must be in [0, 1), got {eval_ratio}')
+    raise ArgumentError(f'{{eval_ratio}} must be in [0, 1), got {eval_ratio}', 'eval_ratio')
   inputs = list_inputs(input_path, eval_ratio)
   window, hop = window_bars * performance_lib.STEPS_PER_BAR, hop_bars * performance_lib.STEPS_PER_BAR
   summary = HumanizerDatasetSummary()

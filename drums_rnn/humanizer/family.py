@@ -69,7 +69,7 @@ class HumanizerFamily:
     return bundle.new_bundle(config, hparams, bundle.checkpoint_bytes(model.get_weights(),
                                                                       'humanizer.ckpt'), description)
 
-  def describe(self, hparams, model):
+  def model_summary(self, hparams, model):
     del model
     return f'layers {hparams["rnn_layer_sizes"]}'
 

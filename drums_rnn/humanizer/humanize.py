@@ -32,9 +32,9 @@ from absl import logging
 from drums_rnn import files
 from drums_rnn.humanizer import data
 from drums_rnn.humanizer import model as humanizer_model
-from drums_rnn import loading
 from drums_rnn import midi
 from drums_rnn.humanizer import performance as performance_lib
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 # The mean velocity of the Groove train split's hits: the loudness of a track
@@ -55,7 +55,7 @@ class Humanizer:
   """A loaded humanizer, its network compiled once (any track length, no retracing).
 
   Args:
-    loaded: a `loading.LoadedModel` of kind humanizer.
+    loaded: a `loading.LoadedModel` of kind humanizer (:func:`drums_rnn.loading.load_humanizer`).
   """
 
   def __init__(self, loaded):
@@ -100,9 +100,9 @@ class Humanizer:
     if mode not in MODES:
       raise DrumsRnnError(f'unknown humanize mode {mode!r}: choose one of {", ".join(MODES)}')
     if not temperature > 0:
-      raise DrumsRnnError(f'--temperature must be > 0, got {temperature}')
+      raise ArgumentError(f'{{temperature}} must be > 0, got {temperature}', 'temperature')
     if not 0 <= strength <= 1:
-      raise DrumsRnnError(f'--strength must be in [0, 1], got {strength}')
+      raise ArgumentError(f'{{strength}} must be in [0, 1], got {strength}', 'strength')
     hits = np.asarray(hits, bool)
     vel_logp, off_logp = self.distributions(hits, qpm, level)
     rng = np.random.default_rng(seed)
@@ -115,6 +115,27 @@ class Humanizer:
     velocities = np.where(hits, np.clip(np.rint(velocities), 1, 127), 0).astype(np.int64)
     offsets = np.where(hits, strength * offsets, 0.0).astype(np.float32)
     return velocities, offsets
+
+
+  def humanize_tracks(self, tracks, steps_per_quarter, qpm, seed, level=None):
+    """Humanized NoteSequences of drum tracks (lists of pitch sets, e.g. generated ones).
+
+    Track n (1-based) is humanized with seed (seed, n), so output n is the
+    same whatever the number of tracks; `level` is the loudness (mean
+    velocity) to play at, None = :data:`DEFAULT_LEVEL`.
+    """
+    level = DEFAULT_LEVEL if level is None else level
+    sequences = []
+    for n, track in enumerate(tracks, start=1):
+      plain = midi.events_to_sequence(track, steps_per_quarter, qpm, int(round(level)))
+      humanized, _ = humanize_sequence(self, plain, seed=file_seed(seed, n), level=level)
+      sequences.append(humanized)
+    return sequences
+
+  @staticmethod
+  def write_plots(midi_paths, primer_steps=0):
+    """Velocity-and-timing pictures beside humanized MIDI files (:func:`write_plots`)."""
+    return write_plots(midi_paths, primer_steps)
 
 
 def _choose(log_probs, temperature, mode, rng):
@@ -130,11 +151,6 @@ def _choose(log_probs, temperature, mode, rng):
   u = rng.random(cdf.shape[:-1])
   bins = np.minimum((cdf < u[..., None]).sum(axis=-1), cdf.shape[-1] - 1)
   return bins, rng.random(cdf.shape[:-1])
-
-
-def load_humanizer(source=None) -> Humanizer:
-  """The humanizer at `source` (run dir, checkpoint or .mag; None = the shipped one)."""
-  return Humanizer(loading.load_model(source, kind='humanizer'))
 
 
 # --- notes and files ----------------------------------------------------------------------
@@ -211,7 +227,7 @@ def humanize_files(humanizer, input_path, output_dir, seed=0, temperature=1.0, s
       raise DrumsRnnError(f'{input_path!r} is not a MIDI file (.mid, .midi)')
     paths, names = [input_path], [os.path.basename(input_path)]
   else:
-    raise DrumsRnnError(f'--input {input_path!r} does not exist')
+    raise ArgumentError(f'{{input_path}} {input_path!r} does not exist', 'input_path')
   single = len(paths) == 1 and not os.path.isdir(input_path)
   sequences, outputs, total, skipped = [], [], HumanizeCounts(), 0
   for index, (path, name) in enumerate(zip(paths, names)):

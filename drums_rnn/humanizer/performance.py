@@ -188,13 +188,3 @@ def performance_sequence(performance: Performance, drum_encoding=encoding_lib.DR
   return midi.drum_sequence(steps, pitches, STEPS_PER_QUARTER, performance.qpm,
                             performance.velocities[steps, drums], total_steps=performance.num_steps,
                             time_signature=(4, 4), start_offsets=performance.offsets[steps, drums])
-
-
-def hits_to_classes(hits: np.ndarray) -> np.ndarray:
-  """[T, 9] bool -> [T] drum_kit class indices (bit i = drum type i)."""
-  return (np.asarray(hits, np.int64) << np.arange(NUM_DRUMS)).sum(axis=1)
-
-
-def classes_to_hits(classes) -> np.ndarray:
-  """[T] drum_kit class indices -> [T, 9] bool."""
-  return (np.asarray(classes, np.int64)[:, None] >> np.arange(NUM_DRUMS)) & 1 > 0

@@ -74,12 +74,6 @@ def metrics_from_sums(sums):
   }
 
 
-def describe(metrics):
-  return (f'loss {metrics["loss"]:.4f} (velocity {metrics["metrics/velocity_loss"]:.4f}, timing '
-          f'{metrics["metrics/offset_loss"]:.4f}), median velocity MAE '
-          f'{metrics["metrics/velocity_mae"]:.2f}, timing MAE {metrics["metrics/timing_mae_ms"]:.2f} ms')
-
-
 class HumanizerTask(task.Task):
   """The humanizer's part of the training loop (see the module docstring)."""
 
@@ -106,11 +100,13 @@ class HumanizerTask(task.Task):
   def metrics_from_sums(self, sums):
     return metrics_from_sums(sums)
 
-  def progress(self, metrics):
+  def progress_line(self, metrics):
     loss = metrics['loss']
     return (f'loss {loss:.4f} (velocity {metrics["metrics/velocity_loss"]:.3f}, timing '
             f'{metrics["metrics/offset_loss"]:.3f}), velocity MAE {metrics["metrics/velocity_mae"]:.2f}, '
             f'timing MAE {metrics["metrics/timing_mae_ms"]:.2f} ms' if math.isfinite(loss) else 'no hits')
 
-  def describe(self, metrics):
-    return describe(metrics)
+  def evaluation_line(self, metrics):
+    return (f'loss {metrics["loss"]:.4f} (velocity {metrics["metrics/velocity_loss"]:.4f}, timing '
+            f'{metrics["metrics/offset_loss"]:.4f}), median velocity MAE '
+            f'{metrics["metrics/velocity_mae"]:.2f}, timing MAE {metrics["metrics/timing_mae_ms"]:.2f} ms')

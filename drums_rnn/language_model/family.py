@@ -68,7 +68,7 @@ class DrumsRnnFamily:
     return bundle.make_bundle(config, hparams, model.get_weights(), model.attention_layout,
                               description, generator_id, generator_description)
 
-  def describe(self, hparams, model):
+  def model_summary(self, hparams, model):
     """What a log line says of a loaded model."""
     return (f'layers {hparams["rnn_layer_sizes"]}, attn_length {hparams.get("attn_length", 0)}, '
             f'attention layout {model.attention_layout}')

@@ -12,7 +12,7 @@ the batch reads a fixed slice of that random stream, and output n (1-based)
 always occupies rows (n-1)*K .. n*K-1 (K = beam_size * branch_factor), so
 output n is the same whether 1 or 10 outputs are asked for.
 
-Beam search follows Magenta's `beam_search` (reference 4.7): K rows per
+Beam search follows Magenta's `beam_search` (magenta.common): K rows per
 output; the first iteration extends by (G - 1) % steps_per_iteration + 1
 steps (G = steps to generate), later ones by steps_per_iteration; before
 each later iteration the beam_size most likely rows of each output are kept
@@ -41,6 +41,7 @@ from absl import logging
 from drums_rnn import files
 from drums_rnn import midi
 from drums_rnn.encoding import DRUM_VOICE_NAMES
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 DEFAULT_VELOCITY = midi.DEFAULT_VELOCITY
@@ -255,7 +256,7 @@ def resolve_seed(seed):
   """`seed`, or when None a fresh one, logged so that the run can be repeated."""
   if seed is None:
     seed = int.from_bytes(os.urandom(4), 'little')
-    logging.info('sampling seed %d (pass --seed=%d to repeat this run)', seed, seed)
+    logging.info('sampling seed %d (give the seed %d again to repeat this run)', seed, seed)
   return seed
 
 
@@ -284,20 +285,20 @@ def check_generation_args(primer_length, num_outputs, num_steps, temperature, be
   if primer_length < 1:
     raise DrumsRnnError('the primer is empty')
   if num_outputs < 1:
-    raise DrumsRnnError(f'--num_outputs must be at least 1, got {num_outputs}')
+    raise ArgumentError(f'{{num_outputs}} must be at least 1, got {num_outputs}', 'num_outputs')
   if primer_length >= num_steps:
-    raise DrumsRnnError(f'the primer is {primer_length} steps long but --num_steps is {num_steps}: '
-                        '--num_steps counts the primer and must be larger')
+    raise ArgumentError(f'the primer is {primer_length} steps long but {{num_steps}} is {num_steps}: '
+                        '{num_steps} counts the primer and must be larger', 'num_steps')
   if not temperature > 0:
-    raise DrumsRnnError(f'--temperature must be > 0, got {temperature}')
+    raise ArgumentError(f'{{temperature}} must be > 0, got {temperature}', 'temperature')
   for name, value in (('beam_size', beam_size), ('branch_factor', branch_factor),
                       ('steps_per_iteration', steps_per_iteration)):
     if value < 1:
-      raise DrumsRnnError(f'--{name} must be at least 1, got {value}')
+      raise ArgumentError(f'{{{name}}} must be at least 1, got {value}', name)
   if not qpm > 0:
-    raise DrumsRnnError(f'--qpm must be > 0, got {qpm}')
+    raise ArgumentError(f'{{qpm}} must be > 0, got {qpm}', 'qpm')
   if not 1 <= velocity <= 127:
-    raise DrumsRnnError(f'--velocity must be in 1..127, got {velocity}')
+    raise ArgumentError(f'{{velocity}} must be in 1..127, got {velocity}', 'velocity')
 
 
 # --------------------------------------------------------------------------
@@ -326,23 +327,6 @@ def write_tracks(tracks, config, output_dir, qpm=midi.DEFAULT_QPM, velocity=DEFA
   return midi.write_midi_files(sequences, paths, overwrite=False)
 
 
-def humanize_tracks(humanizer, tracks, config, qpm, seed, level=None):
-  """Humanized NoteSequences of generated tracks: output n (1-based) humanized with seed (seed, n).
-
-  `level` is the loudness (mean velocity) to play at; None = the
-  humanizer's typical level.
-  """
-  from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel  (only when asked)
-  level = humanize.DEFAULT_LEVEL if level is None else level
-  sequences = []
-  for n, track in enumerate(tracks, start=1):
-    plain = midi.events_to_sequence(track, config.steps_per_quarter, qpm, int(round(level)))
-    humanized, _ = humanize.humanize_sequence(humanizer, plain, seed=humanize.file_seed(seed, n),
-                                              level=level)
-    sequences.append(humanized)
-  return sequences
-
-
 def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, num_steps=128,
                      qpm=midi.DEFAULT_QPM, temperature=1.0, beam_size=1, branch_factor=1,
                      steps_per_iteration=1, seed=None, velocity=DEFAULT_VELOCITY, plot=False,
@@ -352,9 +336,10 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
   With `voices`, `primer_events` is a whole track whose other voices are
   kept while `voices` are regenerated (`regenerate_voices`, its first step
   the primer; `num_steps` and beam search do not apply). With `humanizer`
-  (a `humanize.Humanizer`) every output is humanized (see
-  `humanize_tracks`). With `plot`, a drum-grid PNG (primer shaded) is
-  written beside each MIDI file under the same name with `.png`.
+  (a :class:`drums_rnn.humanizer.humanize.Humanizer`) every output is
+  humanized (its `humanize_tracks`) and pictured by it. With `plot`, a
+  drum-grid PNG (primer shaded) is written beside each MIDI file under the
+  same name with `.png`.
   `timestamp` replaces the current time in the file names.
   """
   if voices:
@@ -373,8 +358,8 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
                                     beam_size, branch_factor, steps_per_iteration, seed)
   for i, score in enumerate(scores):
     logging.info('output %d: log-likelihood %.4f', i + 1, score)
-  sequences = None if humanizer is None else humanize_tracks(humanizer, tracks, config, qpm, seed,
-                                                             humanize_level)
+  sequences = None if humanizer is None else humanizer.humanize_tracks(
+      tracks, config.steps_per_quarter, qpm, seed, humanize_level)
   paths = write_tracks(tracks, config, output_dir, qpm, velocity, timestamp, sequences)
   logging.info('Wrote %d %sMIDI files to %s', len(paths), 'humanized ' if humanizer else '', output_dir)
   if plot:
@@ -383,8 +368,7 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
       if humanizer is None:
         write_plots(config, tracks, paths, primer_steps)
       else:
-        from drums_rnn.humanizer import humanize  # pylint: disable=import-outside-toplevel
-        humanize.write_plots(paths, primer_steps)
+        humanizer.write_plots(paths, primer_steps)
     except BaseException:
       files.remove_all(paths)  # all or nothing: a failed plot takes its MIDI files with it
       raise

@@ -1,4 +1,4 @@
-"""The Drums RNN network (Magenta's `make_rnn_cell`; spec "Model", reference 2.1-2.7).
+"""The Drums RNN network (Magenta's `events_rnn_graph.make_rnn_cell` and the graph around it).
 
 Layers: BasicLSTMCells (one kernel over ``[input, h]``, gates i, j, f, o,
 forget bias 1.0 added at run time); with ``attn_length > 0`` an
@@ -13,7 +13,7 @@ loops of `drums_rnn.nn.fused_loops`); ``[B, input_size]`` for `step`
 (generation: Magenta's formulas, one step).
 
 State: a tuple of float32 ``[B, n]`` tensors in Magenta's flattened order
-(reference 2.5): per layer ``c, h``, the attention layer adding ``a`` and the
+(as Magenta's graph lists its ``initial_state``): per layer ``c, h``, the attention layer adding ``a`` and the
 window ``H`` (``[B, attn_length * attn_size]``) after its ``c, h``
 ('whole_stack': every layer's ``c, h``, then ``a, H``); last, a cache of the
 window's keys ``F = H @ attn_w``, recomputed when a state comes without it

@@ -18,6 +18,7 @@ import numpy as np
 from absl import logging
 
 from drums_rnn import midi
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 DEFAULT_PRIMER = [(36,)]
@@ -27,23 +28,24 @@ PRIMER_EXAMPLE = '"[(36, 42), (), (42,)]"'
 
 def parse_primer_drums(text):
   """`--primer_drums` ("[(36, 42), (), (42,)]") -> list of pitch frozensets."""
-  expected = f'--primer_drums must be a Python list of tuples of MIDI pitches, e.g. {PRIMER_EXAMPLE}'
+  expected = f'{{primer_drums}} must be a Python list of tuples of MIDI pitches, e.g. {PRIMER_EXAMPLE}'
   try:
     value = ast.literal_eval(text.strip())
   except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-    raise DrumsRnnError(f'{expected}; got {text!r}') from None
+    raise ArgumentError(f'{expected}; got {text!r}', 'primer_drums') from None
   if not isinstance(value, (list, tuple)) or not value:
-    raise DrumsRnnError(f'{expected}; got {text!r}')
+    raise ArgumentError(f'{expected}; got {text!r}', 'primer_drums')
   events = []
   for step in value:
     if isinstance(step, int) and not isinstance(step, bool):
       step = (step,)
     if not isinstance(step, (list, tuple, set, frozenset)) or not all(
         isinstance(p, int) and not isinstance(p, bool) for p in step):
-      raise DrumsRnnError(f'{expected}; got {text!r}')
+      raise ArgumentError(f'{expected}; got {text!r}', 'primer_drums')
     bad = [p for p in step if not 0 <= p <= 127]
     if bad:
-      raise DrumsRnnError(f'--primer_drums pitch {bad[0]} is outside the MIDI range 0..127')
+      raise ArgumentError(f'{{primer_drums}} pitch {bad[0]} is outside the MIDI range 0..127',
+                          'primer_drums')
     events.append(frozenset(step))
   return events
 
@@ -87,8 +89,8 @@ def resolve_primer(config, primer_drums='', primer_midi='', qpm=None):
   over a given `qpm` (with a warning).
   """
   if primer_drums and primer_midi:
-    raise DrumsRnnError('a primer is given both as drums (--primer_drums) and as a MIDI file '
-                        '(--primer_midi): give one of them')
+    raise ArgumentError('a primer is given both as drums ({primer_drums}) and as a MIDI file '
+                        '({primer_midi}): give one of them', 'primer_drums', 'primer_midi')
   if primer_drums:
     events = parse_primer_drums(primer_drums)
   elif primer_midi:

@@ -72,7 +72,7 @@ def metrics_from_sums(sums):
       'metrics/accuracy': ratio(sums['correct'], sums['steps']),
       'metrics/event_accuracy': ratio(sums['event_correct'], sums['event_steps']),
       'metrics/no_event_accuracy': ratio(sums['no_event_correct'], sums['no_event_steps']),
-      # One label per event for drums, so per-step equals per-event (ref 2.8).
+      # One label per event for drums, so per-step equals per-event.
       'metrics/loss_per_step': loss,
       'metrics/perplexity_per_step': math.exp(min(loss, 700.0)),
   }
@@ -83,17 +83,6 @@ def metrics_from_sums(sums):
     per_class = np.divide(correct, steps, out=np.zeros_like(correct), where=steps > 0)
     result['metrics/per_class_accuracy'] = float(per_class.mean())
   return result
-
-
-def describe(metrics):
-  """The figures of one evaluation, as a log line's tail."""
-  text = (f'loss {metrics["loss"]:.4f}, perplexity {metrics["metrics/perplexity"]:.3f}, '
-          f'accuracy {metrics["metrics/accuracy"]:.4f}, event accuracy '
-          f'{metrics["metrics/event_accuracy"]:.4f}, no-event accuracy '
-          f'{metrics["metrics/no_event_accuracy"]:.4f}')
-  if 'metrics/per_class_accuracy' in metrics:
-    text += f', per-class accuracy {metrics["metrics/per_class_accuracy"]:.4f}'
-  return text
 
 
 class DrumsRnnTask(task.Task):
@@ -139,9 +128,15 @@ class DrumsRnnTask(task.Task):
   def metrics_from_sums(self, sums):
     return metrics_from_sums(sums)
 
-  def progress(self, metrics):
+  def progress_line(self, metrics):
     return (f'loss {metrics["loss"]:.4f}, perplexity {metrics["metrics/perplexity"]:.3f}, '
             f'accuracy {metrics["metrics/accuracy"]:.4f}')
 
-  def describe(self, metrics):
-    return describe(metrics)
+  def evaluation_line(self, metrics):
+    text = (f'loss {metrics["loss"]:.4f}, perplexity {metrics["metrics/perplexity"]:.3f}, '
+            f'accuracy {metrics["metrics/accuracy"]:.4f}, event accuracy '
+            f'{metrics["metrics/event_accuracy"]:.4f}, no-event accuracy '
+            f'{metrics["metrics/no_event_accuracy"]:.4f}')
+    if 'metrics/per_class_accuracy' in metrics:
+      text += f', per-class accuracy {metrics["metrics/per_class_accuracy"]:.4f}'
+    return text

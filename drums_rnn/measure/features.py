@@ -42,28 +42,9 @@ DRUM_GROUPS = {
 }
 
 
-# --- grids ------------------------------------------------------------------
-
-def hit_grid(classes, num_drum_types=NUM_DRUM_CLASSES):
-  """[steps, num_drum_types] bool grid from class indices (bit i = drum i)."""
-  classes = np.asarray(classes, dtype=np.int64)
-  return ((classes[:, None] >> np.arange(num_drum_types)[None, :]) & 1).astype(bool)
-
-
-def as_grid(pattern):
-  """Accepts a hit grid or a 1-D array of class indices; returns a bool grid."""
-  pattern = np.asarray(pattern)
-  if pattern.ndim == 1:
-    return hit_grid(pattern)
-  if pattern.ndim != 2:
-    raise ValueError(f'a drum pattern must be [steps] classes or a [steps, drums] grid, '
-                     f'got shape {pattern.shape}')
-  return pattern.astype(bool)
-
-
 def _bars(grid, steps_per_bar):
   """[num_bars, steps_per_bar, drums]: the grid padded to whole bars."""
-  grid = as_grid(grid)
+  grid = encoding.as_hit_grid(grid)
   if grid.shape[0] == 0:
     raise ValueError('a drum pattern needs at least one step')
   num_bars = -(-grid.shape[0] // steps_per_bar)
@@ -103,7 +84,7 @@ def group_density(grid, group, steps_per_bar=16):
 
 def class_histogram(grid):
   """[9] fraction of all hits that fall on each drum class (zeros if no hits)."""
-  grid = as_grid(grid)
+  grid = encoding.as_hit_grid(grid)
   counts = grid.sum(axis=0).astype(np.float64)
   total = counts.sum()
   return counts / total if total else counts
@@ -225,7 +206,7 @@ def repetition(grid, steps_per_bar=16):
 
 def empty_step_ratio(grid):
   """Fraction of steps on which no drum is struck (steps as given, no padding)."""
-  grid = as_grid(grid)
+  grid = encoding.as_hit_grid(grid)
   if grid.shape[0] == 0:
     raise ValueError('a drum pattern needs at least one step')
   return float(np.mean(~grid.any(axis=1)))
@@ -262,7 +243,7 @@ FEATURE_NAMES = [f.name for f in FEATURES]
 
 def compute_features(pattern, steps_per_bar=16, steps_per_beat=4):
   """All features of one pattern: {name: float or np.ndarray}."""
-  grid = as_grid(pattern)
+  grid = encoding.as_hit_grid(pattern)
   result = {}
   for feature in FEATURES:
     value = feature.fn(grid, steps_per_bar, steps_per_beat)
@@ -335,7 +316,7 @@ def pairwise_distances(values_a, values_b=None):
   return spatial.distance.cdist(values_a, values_b).reshape(-1)
 
 
-def _bandwidth_floor(*samples):
+def bandwidth_floor(*samples):
   """A small kernel width used when a sample has (almost) no spread."""
   values = np.concatenate([s for s in samples if s.size])
   spread = float(values.max() - values.min()) if values.size else 0.0
@@ -407,7 +388,7 @@ def overlap_and_kl(reference, other, num_points=1024):
   other = np.asarray(other, np.float64)
   if reference.size == 0 or other.size == 0:
     return float('nan'), float('nan')
-  floor = _bandwidth_floor(reference, other)
+  floor = bandwidth_floor(reference, other)
   both = np.concatenate([reference, other])
   margin = 3 * max(both.std(), floor) + 5 * floor
   grid = np.linspace(both.min() - margin, both.max() + margin, num_points)

@@ -23,9 +23,9 @@ from absl import logging
 
 from drums_rnn import encoding as encoding_lib
 from drums_rnn import files
-from drums_rnn.measure import features as metrics
 from drums_rnn import midi
 from drums_rnn import progress
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 
@@ -131,7 +131,7 @@ def crop_patterns(patterns: Sequence[DrumPattern], max_bars) -> List[DrumPattern
   same number of bars compares like with like.
   """
   if max_bars < 0:
-    raise DrumsRnnError(f'--max_bars must be >= 0, got {max_bars}')
+    raise ArgumentError(f'{{max_bars}} must be >= 0, got {max_bars}', 'max_bars')
   if not max_bars:
     return list(patterns)
   return [dataclasses.replace(p, classes=p.classes[:max_bars * p.steps_per_bar]) for p in patterns]
@@ -153,7 +153,7 @@ def load_patterns(paths, what, steps_per_quarter=4, max_bars=0):
 def shuffle_patterns(patterns: Sequence[DrumPattern], seed=0) -> List[DrumPattern]:
   """Each pattern with its steps randomly permuted (one seeded generator for all)."""
   if seed < 0:
-    raise DrumsRnnError(f'the shuffling --seed must be >= 0, got {seed}')
+    raise ArgumentError(f'the shuffling {{seed}} must be >= 0, got {seed}', 'seed')
   rng = np.random.default_rng(seed)
   return [dataclasses.replace(p, classes=p.classes[rng.permutation(p.classes.shape[0])],
                               source=f'shuffled:{p.source}') for p in patterns]
@@ -162,7 +162,7 @@ def shuffle_patterns(patterns: Sequence[DrumPattern], seed=0) -> List[DrumPatter
 def pattern_sequence(pattern: DrumPattern, qpm=midi.DEFAULT_QPM, drum_encoding=encoding_lib.DRUM_KIT,
                      velocity=midi.DEFAULT_VELOCITY):
   """The drum NoteSequence of a pattern: one-step notes, its meter, its whole length."""
-  steps, drums = np.nonzero(metrics.hit_grid(pattern.classes, drum_encoding.num_drum_types))
+  steps, drums = np.nonzero(encoding_lib.classes_to_hits(pattern.classes, drum_encoding.num_drum_types))
   pitches = np.asarray(drum_encoding.decode_pitches)[drums]
   return midi.drum_sequence(steps, pitches, pattern.steps_per_quarter, qpm, velocity,
                             total_steps=pattern.classes.shape[0],
@@ -178,7 +178,7 @@ def write_patterns_midi(patterns: Sequence[DrumPattern], output_dir, qpm=midi.DE
   CREDIT.txt.
   """
   if not qpm > 0:
-    raise DrumsRnnError(f'--qpm must be > 0, got {qpm}')
+    raise ArgumentError(f'{{qpm}} must be > 0, got {qpm}', 'qpm')
   files.ensure_dir(output_dir)
   width = len(str(max(len(patterns) - 1, 0)))
   names = [os.path.join(output_dir, f'{prefix}_{i:0{width}d}.mid') for i in range(len(patterns))]

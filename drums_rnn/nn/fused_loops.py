@@ -51,7 +51,7 @@ def lstm_cell(z, c):
 
 
 def attend(query, cell_output, window, features, w):
-  """One read of Magenta's AttentionCellWrapper (reference 2.3 steps 3-8).
+  """One read of Magenta's AttentionCellWrapper (TF1's contrib AttentionCellWrapper, steps 3-8 of its call).
 
   query [B, Q]: the new LSTM state(s); cell_output [B, n]; window [B, L, A]:
   the last L outputs H; features [B, L, A]: their keys F = H @ attn_w; w: an

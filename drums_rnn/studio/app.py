@@ -18,8 +18,8 @@ Why it is built this way:
 
 Grids are [T, 9] hits in the order of `encoding.DRUM_VOICE_NAMES`; they
 become the model's events (pitch sets) through drum_kit classes
-(`performance.hits_to_classes`, `encoding.class_to_pitches`) and come back
-through `classes_from_events` / `performance.classes_to_hits`.
+(`encoding.hits_to_classes`, `encoding.class_to_pitches`) and come back
+through `classes_from_events` / `encoding.classes_to_hits`.
 """
 
 import os
@@ -73,10 +73,10 @@ class Studio:
 
   def _events(self, hits):
     """Model events (pitch sets per step) of [T, 9] hits."""
-    return self.loaded.config.encoding.classes_to_events(performance.hits_to_classes(hits))
+    return self.loaded.config.encoding.classes_to_events(encoding.hits_to_classes(hits))
 
   def _hits(self, track):
-    return performance.classes_to_hits(self.loaded.config.encoding.classes_from_events(track))
+    return encoding.classes_to_hits(self.loaded.config.encoding.classes_from_events(track))
 
   def generate(self, hits, seed_step, temperature, seed):
     """(hits [T, 9], log-likelihood): steps [0, seed_step) kept, the rest sampled."""

@@ -121,7 +121,7 @@ def evaluate_repeatedly(task, run_dir, sequence_example_file, hparams=None, num_
     metrics = evaluator.evaluate_model()
     summaries.write(metrics, step)
     logging.info('Eval of %s: step %d, %s', os.path.basename(checkpoint_path), step,
-                 evaluator.describe(metrics))
+                 task.evaluation_line(metrics))
     results.append((step, metrics))
     if max_evaluations and len(results) >= max_evaluations:
       break

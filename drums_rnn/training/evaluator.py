@@ -51,10 +51,6 @@ class Evaluator:
 
     self._batch_sums = batch_sums
 
-  def describe(self, metrics):
-    """The figures of one evaluation, as a log line's tail."""
-    return self.task.describe(metrics)
-
   def evaluate_model(self):
     """The metrics dict of the model's current weights on the whole set."""
     totals = None

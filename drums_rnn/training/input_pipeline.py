@@ -1,6 +1,6 @@
 """Reading Magenta SequenceExample TFRecords into padded batches (tf.data).
 
-Layout (Magenta's `make_sequence_example`, reference 3.6): feature list
+Layout (Magenta's `make_sequence_example`): feature list
 ``inputs`` = one float_list of `input_size` floats per step, ``labels`` = one
 int64_list with one value per step; no context features.
 
@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from drums_rnn import errors
 from drums_rnn.data import tfrecord
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.nn.inputs import CompactInputs
 from drums_rnn.nn.inputs import compact_inputs
@@ -44,14 +45,16 @@ DEFAULT_LENGTH_MULTIPLE = 64
 SHUFFLE_BUFFER = 500
 
 
-def list_files(pattern):
+def list_files(pattern, argument='sequence_example_file'):
   """Files matching a glob (or a comma-separated list of globs), sorted.
+
+  `argument` names the pattern in messages (the caller's argument).
 
   Raises:
     DrumsRnnError: nothing matches, or a pattern names a folder.
   """
   if not pattern:
-    raise DrumsRnnError('--sequence_example_file is required')
+    raise ArgumentError('{%s} is required' % argument, argument)
   paths = []
   for part in str(pattern).split(','):
     part = os.path.expanduser(part.strip())
@@ -63,7 +66,7 @@ def list_files(pattern):
     paths.extend(sorted(glob.glob(part)))
   paths = [p for p in paths if os.path.isfile(p)]
   if not paths:
-    raise DrumsRnnError(f'no files match --sequence_example_file={pattern!r}')
+    raise ArgumentError(f'no files match {{{argument}}}={pattern!r}', argument)
   return paths
 
 
@@ -106,14 +109,14 @@ def check_files(paths, input_size, num_classes=None):
   if steps:
     width = len(steps[0].float_list.value)
     if width != input_size:
-      raise DrumsRnnError(
+      raise ArgumentError(
           f'{path!r} has input vectors of size {width}, but the config expects {input_size}: '
-          'was the dataset made with another --config?')
+          'was the dataset made with another {config}?', 'config')
   if num_classes is not None:
     labels = [v for f in lists['labels'].feature for v in f.int64_list.value]
     if labels and (min(labels) < 0 or max(labels) >= num_classes):
-      raise DrumsRnnError(f'{path!r} has labels outside 0..{num_classes - 1}: '
-                          'was the dataset made with another --config?')
+      raise ArgumentError(f'{path!r} has labels outside 0..{num_classes - 1}: '
+                          'was the dataset made with another {config}?', 'config')
 
 
 def damaged_record_error(paths, error):

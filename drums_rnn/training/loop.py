@@ -56,6 +56,7 @@ from typing import List
 from absl import logging
 
 from drums_rnn import files
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.errors import Terminated
 from drums_rnn.training import checkpoints
@@ -97,13 +98,14 @@ def resolve_settings(run_dir, config, hparams=None):
     return config, fresh, False
   saved_name, saved = run_dir_lib.load_settings(train_path)
   if saved_name != config.name:
-    raise DrumsRnnError(f'{train_path} was trained with --config={saved_name}, '
-                        f'not --config={config.name}')
+    raise ArgumentError(f'{train_path} was trained with {{config}}={saved_name}, '
+                        f'not {{config}}={config.name}', 'config')
   conflicts = [f'{k}: saved {saved.get(k)!r}, given {fresh[k]!r}' for k in sorted(overrides)
                if saved.get(k) != fresh[k]]
   if conflicts:
-    raise DrumsRnnError(f'--hparams contradict the hparams saved in {train_path} '
-                        f'({"; ".join(conflicts)}); use a new --run_dir or drop them')
+    raise ArgumentError(f'{{hparams}} contradict the hparams saved in {train_path} '
+                        f'({"; ".join(conflicts)}); use a new {{run_dir}} or drop them', 'hparams',
+                        'run_dir')
   return config, saved, True
 
 
@@ -238,7 +240,8 @@ def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps
   started = time.monotonic()
   config, hp, resumed = resolve_settings(run_dir, task.config, hparams)
   paths = input_pipeline.list_files(sequence_example_file)
-  validation_paths = input_pipeline.list_files(validation_file) if validation_file else []
+  validation_paths = (input_pipeline.list_files(validation_file, 'validation_file')
+                      if validation_file else [])
   # Before TensorFlow runs anything: with TF_CONFIG, the cluster starts here.
   strategy = distributed.strategy_from_environment()
   for checked in (paths, validation_paths):
@@ -336,7 +339,7 @@ class _Loop:
     eta = ''
     if self.num_training_steps:
       eta = f', ETA {_format_eta((self.num_training_steps - self.step) / max(rate, 1e-9))}'
-    logging.info('Step %d: %s (%.2f steps/s%s)', self.step, self.task.progress(self.metrics), rate, eta)
+    logging.info('Step %d: %s (%.2f steps/s%s)', self.step, self.task.progress_line(self.metrics), rate, eta)
 
   def run(self, dataset, validation):
     """Trains until a stop; returns its reason."""

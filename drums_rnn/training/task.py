@@ -72,9 +72,9 @@ class Task(abc.ABC):
     """Summary values (TensorBoard tags -> floats) of summed batch figures."""
 
   @abc.abstractmethod
-  def progress(self, metrics):
+  def progress_line(self, metrics):
     """The figures of a training progress line."""
 
   @abc.abstractmethod
-  def describe(self, metrics):
-    """The figures of an evaluation line."""
+  def evaluation_line(self, metrics):
+    """The figures of an evaluation line (the eval job, validation)."""

@@ -130,5 +130,5 @@ class Validation:
       note = 'the best so far, kept in ' + self.directory
     else:
       note = f'{self.stale()} without improvement on step {self.best()["step"]}'
-    logging.info('Validation at step %d: %s (%s)', step, self.evaluator.describe(metrics), note)
+    logging.info('Validation at step %d: %s (%s)', step, self.evaluator.task.evaluation_line(metrics), note)
     return entry
