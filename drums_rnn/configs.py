@@ -60,12 +60,15 @@ class DrumsRnnConfig:
     encoding: the :class:`~drums_rnn.encoding.DrumEncoding` (sizes, classes).
     steps_per_quarter: time grid used to quantize MIDI.
     default_hparams: this config's defaults (base defaults overridden).
+    min_bars: the shortest drum track its datasets keep (Magenta's 7; the
+      controlled config keeps Groove's one- and two-bar fill files).
   """
   name: str
   description: str
   encoding: 'encoding.DrumEncoding'
   steps_per_quarter: int
   default_hparams: Mapping[str, Any]
+  min_bars: int = 7
   kind = 'drums_rnn'  # its model family in drums_rnn.kinds (a class attribute, not a field)
 
   def hparams(self, overrides=None):
@@ -79,6 +82,9 @@ class DrumsRnnConfig:
       overrides = {k: _coerce(k, v, result) for k, v in dict(overrides).items()}
     result.update(overrides)
     check_hparams(result)
+    spec = getattr(getattr(self, 'encoding', None), 'controls', None)
+    if spec is not None:
+      spec.check_record(result, f'the {self.name} hparams')
     return result
 
 
@@ -133,8 +139,8 @@ def _with_base(**overrides):
   return hparams
 
 
-# Two declarations of the same shape with Magenta's values for each config (a
-# table, not repeated logic).
+# Declarations of the same shape, Magenta's values for its two configs (a table,
+# not repeated logic); drum_kit_control is drum_kit with per-bar controls.
 CONFIGS: Dict[str, Any] = {
     'one_drum': DrumsRnnConfig(
         name='one_drum',
@@ -152,6 +158,17 @@ CONFIGS: Dict[str, Any] = {
         default_hparams=_with_base(
             batch_size=128, rnn_layer_sizes=[256, 256, 256], dropout_keep_prob=0.5,
             attn_length=32, clip_norm=3, learning_rate=0.001)),
+    'drum_kit_control': DrumsRnnConfig(
+        name='drum_kit_control',
+        description='Drums RNN with multiple drums, binary counters and per-bar controls (style, fill, '
+                    'density).',
+        encoding=encoding.DRUM_KIT_CONTROL,
+        steps_per_quarter=4,
+        default_hparams=_with_base(
+            batch_size=128, rnn_layer_sizes=[256, 256, 256], dropout_keep_prob=0.5,
+            attn_length=32, clip_norm=3, learning_rate=0.001,
+            **encoding.DRUM_KIT_CONTROL.controls.hparams()),
+        min_bars=1),
     'humanizer': HumanizerConfig(
         name='humanizer',
         description='Humanizer: a velocity and a timing offset for every drum hit (bidirectional LSTM).',
@@ -195,6 +212,8 @@ def _type_name(value):
     return 'an integer'
   if isinstance(value, float):
     return 'a number'
+  if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+    return 'a list of names like [rock,jazz]'
   if isinstance(value, list):
     return 'a list of integers like [64,64]'
   return type(value).__name__
@@ -221,6 +240,10 @@ def _coerce(name, value, defaults):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
       raise bad
     return float(value)
+  if isinstance(default, list) and default and all(isinstance(v, str) for v in default):
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
+      raise bad
+    return list(value)
   if isinstance(default, list):
     if not isinstance(value, (list, tuple)) or not value or not all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):

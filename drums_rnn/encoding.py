@@ -14,9 +14,11 @@ array operations instead of one Python call per step.
 """
 
 import dataclasses
-from typing import Iterable, Sequence, Tuple
+from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
+
+from drums_rnn import controls as controls_lib
 
 # note-seq's DEFAULT_DRUM_TYPE_PITCHES: bass, snare, closed hi-hat, open
 # hi-hat, low tom, mid tom, high tom, crash, ride. The first pitch of each
@@ -76,9 +78,12 @@ class DrumEncoding:
     drum_type_pitches: pitches of each drum type, in bit order.
     binary_counter_bits: number of +/-1 position counters appended to each
       input (6 for drum_kit, 0 for one_drum).
+    controls: the :class:`~drums_rnn.controls.ControlSpec` whose columns
+      follow the counters (drum_kit_control), or None.
   """
   drum_type_pitches: Tuple[Tuple[int, ...], ...]
   binary_counter_bits: int = 0
+  controls: Optional['controls_lib.ControlSpec'] = None
 
   @property
   def num_drum_types(self) -> int:
@@ -90,7 +95,7 @@ class DrumEncoding:
 
   @property
   def input_size(self) -> int:
-    return self.num_classes + self.binary_counter_bits
+    return self.num_classes + self.binary_counter_bits + (self.controls.width if self.controls else 0)
 
   @property
   def no_event_class(self) -> int:
@@ -165,29 +170,39 @@ class DrumEncoding:
     bits = (n >> np.arange(self.binary_counter_bits, dtype=np.int64)[None, :]) & 1
     return (2.0 * bits - 1.0).astype(np.float32)
 
-  def inputs_from_classes(self, classes: np.ndarray, start_position: int = 0) -> np.ndarray:
+  def inputs_from_classes(self, classes: np.ndarray, start_position: int = 0,
+                          next_controls=None) -> np.ndarray:
     """[N, input_size] float32 model inputs for the events `classes`.
 
     `start_position` is the position of classes[0] inside its track (for
-    counters when encoding a continuation).
+    counters when encoding a continuation). With controls, `next_controls`
+    are the control values ([3, N] ints) of the steps each input predicts
+    (None: all disabled).
     """
     classes = np.asarray(classes, dtype=np.int64)
     n = classes.shape[0]
     inputs = np.zeros((n, self.input_size), dtype=np.float32)
     inputs[np.arange(n), classes] = 1.0
     if self.binary_counter_bits:
-      inputs[:, self.num_classes:] = self.binary_counters(np.arange(n) + start_position)
+      end = self.num_classes + self.binary_counter_bits
+      inputs[:, self.num_classes:end] = self.binary_counters(np.arange(n) + start_position)
+    if self.controls:
+      values = controls_lib.disabled(n) if next_controls is None else next_controls
+      inputs[:, self.input_size - self.controls.width:] = self.controls.columns(values)
     return inputs
 
-  def encode(self, classes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+  def encode(self, classes: np.ndarray, controls=None) -> Tuple[np.ndarray, np.ndarray]:
     """(inputs [N-1, input_size], labels [N-1]) for a track of N steps.
 
-    Input t encodes events[0..t]; label t is the class of events[t + 1].
+    Input t encodes events[0..t] (and, with controls, the controls of step
+    t + 1: `controls` are the track's per-step values, [3, N]); label t is
+    the class of events[t + 1].
     """
     classes = np.asarray(classes, dtype=np.int64)
     if classes.shape[0] < 2:
       return (np.zeros((0, self.input_size), np.float32), np.zeros((0,), np.int64))
-    return self.inputs_from_classes(classes[:-1]), classes[1:].copy()
+    following = None if controls is None else np.asarray(controls)[:, 1:]
+    return self.inputs_from_classes(classes[:-1], next_controls=following), classes[1:].copy()
 
 
 _PITCH_BITS_CACHE = {}
@@ -207,3 +222,4 @@ def _pitch_bits(drum_type_pitches):
 
 DRUM_KIT = DrumEncoding(DRUM_KIT_PITCHES, binary_counter_bits=6)
 ONE_DRUM = DrumEncoding(ONE_DRUM_PITCHES, binary_counter_bits=0)
+DRUM_KIT_CONTROL = DrumEncoding(DRUM_KIT_PITCHES, binary_counter_bits=6, controls=controls_lib.ControlSpec())

@@ -98,7 +98,7 @@ print(json.dumps({{'stubs': stubs, 'bfc': os.environ.get('TF_CPU_ALLOCATOR_USE_B
 
 FOUNDATIONS = {'drums_rnn', 'drums_rnn.errors', 'drums_rnn.files', 'drums_rnn.runtime',
                'drums_rnn.progress', 'drums_rnn.configs', 'drums_rnn.encoding', 'drums_rnn.midi',
-               'drums_rnn.plotting', 'drums_rnn.bundle'}
+               'drums_rnn.plotting', 'drums_rnn.bundle', 'drums_rnn.controls'}
 # Each layer and the layers it may import (besides itself and the foundations).
 LAYERS = {
     'foundations': set(),

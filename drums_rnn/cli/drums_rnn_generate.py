@@ -16,8 +16,12 @@ Examples:
   drums_rnn_generate --primer_midi=groove.mid --regenerate_voices=closed_hihat,open_hihat,ride \\
     --num_outputs=4 --output_dir=/tmp/drums_rnn/new_hats
 
---humanize and --regenerate_voices are ours, not Magenta's; without them the
-outputs are Magenta-compatible as before.
+  drums_rnn_generate --bundle_file=drum_kit_control.mag --style=funk --fill_every=4 --density=3 \\
+    --num_steps=128 --output_dir=/tmp/drums_rnn/funk
+
+--humanize, --regenerate_voices and the controls (--style, --fill_bars,
+--fill_every, --density; a drum_kit_control model only) are ours, not
+Magenta's; without them the outputs are Magenta-compatible as before.
 """
 
 from absl import flags
@@ -58,6 +62,14 @@ flags.DEFINE_boolean('humanize', False, 'Humanize the outputs with the shipped h
                      '--velocity when given, else a typical one.')
 flags.DEFINE_string('humanizer_file', None, 'With --humanize: a humanizer .mag, run dir or checkpoint '
                     'instead of the shipped one.')
+flags.DEFINE_list('style', None, 'drum_kit_control: the style to play, one of rock, latin, funk, '
+                  'jazz, hiphop, afrobeat, neworleans, afrocuban, other (every bar), or one per bar '
+                  '(comma-separated). Not given: the style control is disabled.')
+flags.DEFINE_list('fill_bars', [], 'drum_kit_control: 1-based bars that are fills, e.g. 4,8 (the '
+                  'other bars are then asked not to be fills).')
+flags.DEFINE_integer('fill_every', 0, 'drum_kit_control: every n-th bar is a fill (4: bars 4, 8, ...).')
+flags.DEFINE_list('density', None, 'drum_kit_control: how busy each bar is, a bin 0 (sparse) to 4 '
+                  '(busy) for every bar, or one per bar (comma-separated).')
 flags.DEFINE_boolean('plot', False, 'Also write a drum-grid PNG beside each MIDI file (primer shaded).')
 
 
@@ -76,6 +88,23 @@ def model_source():
   if saving:
     return FLAGS.run_dir or FLAGS.checkpoint_file
   return FLAGS.run_dir or FLAGS.checkpoint_file or FLAGS.bundle_file
+
+
+def _controls(config, num_steps):
+  """The per-step controls the control flags ask for (None when none is given)."""
+  from drums_rnn import controls  # pylint: disable=import-outside-toplevel
+  style = FLAGS.style
+  if style is not None:
+    style = style[0] if len(style) == 1 else style
+  density = FLAGS.density
+  try:
+    fill_bars = [int(b) for b in FLAGS.fill_bars]
+    if density is not None:
+      density = int(density[0]) if len(density) == 1 else [int(d) for d in density]
+  except ValueError:
+    raise DrumsRnnError('--fill_bars and --density take whole numbers (comma-separated)') from None
+  return controls.requested(config.encoding.controls, num_steps, 4 * config.steps_per_quarter, style,
+                            fill_bars, FLAGS.fill_every, density)
 
 
 def main(argv):
@@ -107,12 +136,13 @@ def main(argv):
     humanizer = loading.load_humanizer(FLAGS.humanizer_file)
   elif FLAGS.humanizer_file:
     raise DrumsRnnError('--humanizer_file needs --humanize')
+  controls = _controls(loaded.config, len(events) if voices else FLAGS.num_steps)
   generation.generate_to_midi(
       loaded.config, loaded.model, FLAGS.output_dir, events, num_outputs=FLAGS.num_outputs,
       num_steps=FLAGS.num_steps, qpm=qpm, temperature=FLAGS.temperature, beam_size=FLAGS.beam_size,
       branch_factor=FLAGS.branch_factor, steps_per_iteration=FLAGS.steps_per_iteration, seed=FLAGS.seed,
       velocity=FLAGS.velocity, plot=FLAGS.plot, voices=voices, humanizer=humanizer,
-      humanize_level=FLAGS.velocity if FLAGS['velocity'].present else None)
+      humanize_level=FLAGS.velocity if FLAGS['velocity'].present else None, controls=controls)
   return 0
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from drums_rnn import controls as controls_lib
 from drums_rnn import files
 from drums_rnn import midi
 from drums_rnn.encoding import DRUM_VOICE_NAMES
@@ -73,10 +74,12 @@ class BatchedSampler:
         tf.TensorSpec([2], tf.int64),      # seed
         tf.TensorSpec([None], tf.int32),   # fixed classes, one per generated step
         tf.TensorSpec([], tf.int32),       # fixed mask (drum-type bits held fixed; 0 = none)
+        tf.TensorSpec([None, None], tf.float32),  # control columns of each step (a controlled config)
     ])
 
   def sample(self, primer_classes, num_outputs, num_generate, temperature=1.0, beam_size=1,
-             branch_factor=1, steps_per_iteration=1, seed=0, fixed_classes=None, fixed_mask=0):
+             branch_factor=1, steps_per_iteration=1, seed=0, fixed_classes=None, fixed_mask=0,
+             controls=None):
     """Returns (classes [num_outputs, num_generate] int, log-likelihoods [num_outputs]).
 
     Log-likelihoods include the primer's own (as Magenta's beam search does).
@@ -84,6 +87,9 @@ class BatchedSampler:
     classes c with c & fixed_mask == fixed_classes[k] & fixed_mask can be
     drawn (the others' logits are masked, so the softmax renormalises over
     the allowed ones). With fixed_mask 0 nothing changes, bit for bit.
+    `controls` ([3, primer + generated steps] values, a controlled config
+    only; None = all disabled) are read by each step's input: the controls of
+    the step it predicts.
     """
     if fixed_classes is None:
       fixed_classes = np.zeros(num_generate, np.int32)
@@ -91,16 +97,31 @@ class BatchedSampler:
     if fixed_classes.shape != (num_generate,):
       raise DrumsRnnError(f'fixed_classes must have one class per generated step ({num_generate}), '
                           f'got shape {fixed_classes.shape}')
+    table = self._control_table(controls, len(primer_classes) + num_generate)
     classes, scores = self._run(
         tf.constant(np.asarray(primer_classes, np.int32)), tf.constant(num_outputs, tf.int32),
         tf.constant(num_generate, tf.int32), tf.constant(temperature, tf.float32),
         tf.constant(beam_size, tf.int32), tf.constant(branch_factor, tf.int32),
         tf.constant(steps_per_iteration, tf.int32),
         tf.constant([seed & 0x7FFFFFFFFFFFFFFF, 0x5EED], tf.int64), tf.constant(fixed_classes),
-        tf.constant(fixed_mask, tf.int32))
+        tf.constant(fixed_mask, tf.int32), tf.constant(table))
     return classes.numpy(), scores.numpy()
 
-  def _inputs(self, classes, positions):
+  def _control_table(self, controls, num_steps):
+    """[num_steps + 1, control columns] float32: row p = the columns of step p (the last row is the
+    step after the track, read by the input no step predicts from); [1, 0] without controls."""
+    spec = self.encoding.controls
+    if spec is None:
+      if controls is not None:
+        raise DrumsRnnError('this model takes no controls (its config has none)')
+      return np.zeros((1, 0), np.float32)
+    values = controls_lib.disabled(num_steps) if controls is None else np.asarray(controls, np.int64)
+    if values.shape != (3, num_steps):
+      raise DrumsRnnError(f'controls must be [3, {num_steps}] values (one per step of the track), '
+                          f'got shape {values.shape}')
+    return spec.columns(np.concatenate([values, controls_lib.disabled(1)], axis=1))
+
+  def _inputs(self, classes, positions, table):
     """Model inputs [N, input_size] for events `classes` at track `positions`."""
     enc = self.encoding
     one_hot = tf.one_hot(classes, enc.num_classes, dtype=tf.float32)
@@ -108,15 +129,19 @@ class BatchedSampler:
       return one_hot
     n = tf.cast(positions, tf.int32)[:, None] + 1
     bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(n, tf.range(enc.binary_counter_bits)[None, :]), 1)
-    return tf.concat([one_hot, 2.0 * tf.cast(bits, tf.float32) - 1.0], axis=1)
+    parts = [one_hot, 2.0 * tf.cast(bits, tf.float32) - 1.0]
+    if enc.controls is not None:  # the controls of the step each input predicts
+      parts.append(tf.reshape(tf.gather(table, n[:, 0]), [-1, enc.controls.width]))
+    return tf.concat(parts, axis=1)
 
   def _generate(self, primer, num_outputs, num_generate, temperature, beam_size, branch_factor,
-                steps_per_iteration, seed, fixed_classes, fixed_mask):
+                steps_per_iteration, seed, fixed_classes, fixed_mask, table):
     model = self.model
     class_ids = tf.range(self.encoding.num_classes, dtype=tf.int32)
     num_primer = tf.shape(primer)[0]
     # 1. The whole primer in one call from the zero state.
-    primer_logits, state = model(self._inputs(primer, tf.range(num_primer))[None], model.zero_state(1))
+    primer_logits, state = model(self._inputs(primer, tf.range(num_primer), table)[None],
+                                 model.zero_state(1))
     primer_logp = tf.nn.log_softmax(primer_logits[0] / temperature)
     primer_ll = tf.reduce_sum(tf.gather(primer_logp[:-1], primer[1:], batch_dims=1))
     # 2. One row per output and beam.
@@ -151,7 +176,7 @@ class BatchedSampler:
       scores += tf.gather(tf.nn.log_softmax(scaled), chosen, batch_dims=1)
       history = tf.tensor_scatter_nd_update(
           history, tf.stack([row_ids, tf.fill([rows], k)], axis=1), chosen)
-      x = self._inputs(chosen, tf.fill([rows], num_primer + k))
+      x = self._inputs(chosen, tf.fill([rows], num_primer + k), table)
       logits, state = model.step(x, state)
       return k + 1, state, logits, scores, history
 
@@ -178,7 +203,8 @@ def _sample_rows(scaled_logits, seed):
 
 
 def generate_tracks(model, config, primer_events, num_outputs=10, num_steps=128, temperature=1.0,
-                    beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, sampler=None):
+                    beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, sampler=None,
+                    controls=None):
   """Extends `primer_events` to `num_steps` steps, `num_outputs` times.
 
   Args:
@@ -187,6 +213,9 @@ def generate_tracks(model, config, primer_events, num_outputs=10, num_steps=128,
     primer_events: list of pitch collections (raw MIDI pitches).
     num_steps: total length including the primer.
     seed: int; None draws one (logged, so a run can be repeated).
+    controls: for a controlled config, the [3, num_steps] control values of
+      the whole track, primer included (:mod:`drums_rnn.controls`); None =
+      every control disabled.
   Returns:
     (list of event lists, each num_steps long with the primer's raw pitches
     followed by decoded generated classes; np.ndarray of log-likelihoods).
@@ -194,7 +223,7 @@ def generate_tracks(model, config, primer_events, num_outputs=10, num_steps=128,
   check_generation_args(len(primer_events), num_outputs, num_steps, temperature, beam_size,
                         branch_factor, steps_per_iteration)
   return _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
-                        branch_factor, steps_per_iteration, seed, sampler)
+                        branch_factor, steps_per_iteration, seed, sampler, controls)
 
 
 def voice_mask(voices):
@@ -211,7 +240,7 @@ def voice_mask(voices):
 
 
 def regenerate_voices(model, config, events, voices, primer_steps=1, num_outputs=1, temperature=1.0,
-                      seed=None, sampler=None):
+                      seed=None, sampler=None, controls=None):
   """New parts for `voices` over the other voices of `events`, kept as they are.
 
   Steps [0, primer_steps) are the primer, kept whole. From there on, each
@@ -223,6 +252,7 @@ def regenerate_voices(model, config, events, voices, primer_steps=1, num_outputs
   Args:
     events: the whole track, a list of pitch collections (one per step).
     voices: names from `encoding.DRUM_VOICE_NAMES` (an iterable, or one name).
+    controls: [3, len(events)] control values (a controlled config), or None.
   Returns:
     (tracks, log-likelihoods) as `generate_tracks`, each track len(events) long.
   """
@@ -241,7 +271,7 @@ def regenerate_voices(model, config, events, voices, primer_steps=1, num_outputs
   sampler = sampler or BatchedSampler(model, enc)
   classes, scores = sampler.sample(given[:primer_steps], num_outputs, len(events) - primer_steps,
                                    temperature, seed=seed, fixed_classes=given[primer_steps:],
-                                   fixed_mask=fixed_mask)
+                                   fixed_mask=fixed_mask, controls=controls)
   bits = enc.pitch_bits
   kept = [frozenset(p for p in e if not (0 <= p < len(bits) and bits[p] & regenerated)) for e in events]
   tracks = []
@@ -261,7 +291,7 @@ def resolve_seed(seed):
 
 
 def _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
-                   branch_factor, steps_per_iteration, seed, sampler=None):
+                   branch_factor, steps_per_iteration, seed, sampler=None, controls=None):
   """generate_tracks once its arguments are checked."""
   seed = resolve_seed(seed)
   enc = config.encoding
@@ -269,7 +299,8 @@ def _sample_tracks(model, config, primer_events, num_outputs, num_steps, tempera
   sampler = sampler or BatchedSampler(model, enc)
   start = time.time()
   classes, scores = sampler.sample(primer_classes, num_outputs, num_steps - len(primer_events),
-                                   temperature, beam_size, branch_factor, steps_per_iteration, seed)
+                                   temperature, beam_size, branch_factor, steps_per_iteration, seed,
+                                   controls=controls)
   elapsed = time.time() - start
   logging.info('generated %d x %d steps in %.2f s (%.0f steps/s)', num_outputs, classes.shape[1], elapsed,
                num_outputs * classes.shape[1] / max(elapsed, 1e-9))
@@ -330,7 +361,7 @@ def write_tracks(tracks, config, output_dir, qpm=midi.DEFAULT_QPM, velocity=DEFA
 def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, num_steps=128,
                      qpm=midi.DEFAULT_QPM, temperature=1.0, beam_size=1, branch_factor=1,
                      steps_per_iteration=1, seed=None, velocity=DEFAULT_VELOCITY, plot=False,
-                     timestamp=None, voices=None, humanizer=None, humanize_level=None):
+                     timestamp=None, voices=None, humanizer=None, humanize_level=None, controls=None):
   """Generates `num_outputs` tracks from `primer_events` and writes them as MIDI; returns the paths.
 
   With `voices`, `primer_events` is a whole track whose other voices are
@@ -339,7 +370,8 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
   (a :class:`drums_rnn.humanizer.humanize.Humanizer`) every output is
   humanized (its `humanize_tracks`) and pictured by it. With `plot`, a
   drum-grid PNG (primer shaded) is written beside each MIDI file under the
-  same name with `.png`.
+  same name with `.png`. `controls` (a controlled config): the [3, num_steps]
+  control values of the whole track (:mod:`drums_rnn.controls`).
   `timestamp` replaces the current time in the file names.
   """
   if voices:
@@ -352,10 +384,11 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
   files.ensure_dir(output_dir)
   if voices:
     tracks, scores = regenerate_voices(model, config, primer_events, voices, 1, num_outputs,
-                                       temperature, seed)
+                                       temperature, seed, controls=controls)
   else:
     tracks, scores = _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature,
-                                    beam_size, branch_factor, steps_per_iteration, seed)
+                                    beam_size, branch_factor, steps_per_iteration, seed,
+                                    controls=controls)
   for i, score in enumerate(scores):
     logging.info('output %d: log-likelihood %.4f', i + 1, score)
   sequences = None if humanizer is None else humanizer.humanize_tracks(
