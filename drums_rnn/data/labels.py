@@ -209,7 +209,8 @@ def read_groove_tracks(groove_dir, split) -> Tuple[List[GrooveTrack], Dict[str, 
     if (pattern.numerator, pattern.denominator) != (4, 4):
       skipped['not 4/4'] += 1
       continue
-    row = rows[_path_key(pattern.source.split('#')[0])]
+    # A file split at a tempo or meter change gives pieces named '<path>#<k>'.
+    row = rows.get(_path_key(pattern.source)) or rows[_path_key(pattern.source.rsplit('#', 1)[0])]
     tracks.append(GrooveTrack(pattern, groove_style(row.get('style', '')), row.get('beat_type', '')))
   return tracks, skipped
 

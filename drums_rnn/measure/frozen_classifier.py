@@ -22,6 +22,7 @@ import json
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
+from scipy import special
 
 from drums_rnn import files
 from drums_rnn.errors import DrumsRnnError
@@ -57,10 +58,9 @@ class FrozenClassifier:
       if index < len(self.layers) - 1:
         values = np.maximum(values, 0.0)
     if values.shape[1] == 1:
-      positive = 1.0 / (1.0 + np.exp(-values[:, 0]))
+      positive = special.expit(values[:, 0])
       return np.stack([1.0 - positive, positive], axis=1)
-    values = np.exp(values - values.max(axis=1, keepdims=True))
-    return values / values.sum(axis=1, keepdims=True)
+    return special.softmax(values, axis=1)
 
   def to_dict(self) -> Dict:
     """The JSON-ready form (lists of floats)."""
