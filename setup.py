@@ -12,7 +12,7 @@ setup(
     python_requires='>=3.11',
     packages=find_packages(include=['drums_rnn', 'drums_rnn.*']),
     include_package_data=True,
-    package_data={'drums_rnn': ['models/*.mag', 'studio/static/*']},
+    package_data={'drums_rnn': ['models/*.mag', 'models/*.json', 'studio/static/*']},
     install_requires=[
         'tensorflow>=2.16,<2.22',
         'tensorboard',

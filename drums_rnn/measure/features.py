@@ -42,7 +42,7 @@ DRUM_GROUPS = {
 }
 
 
-def _bars(grid, steps_per_bar):
+def bars_of(grid, steps_per_bar):
   """[num_bars, steps_per_bar, drums]: the grid padded to whole bars."""
   grid = encoding.as_hit_grid(grid)
   if grid.shape[0] == 0:
@@ -53,7 +53,7 @@ def _bars(grid, steps_per_bar):
   return padded.reshape(num_bars, steps_per_bar, grid.shape[1])
 
 
-def _jaccard(a, b):
+def jaccard(a, b):
   """Jaccard similarity of hit sets along the last two axes; empty vs empty = 1."""
   a = a.reshape(a.shape[0], -1)
   b = b.reshape(b.shape[0], -1)
@@ -77,7 +77,7 @@ def group_density(grid, group, steps_per_bar=16):
       (low + mid + high), cymbals (crash + ride).
     steps_per_bar: steps in one bar (16 for 4/4 at 4 steps per quarter).
   """
-  bars = _bars(grid, steps_per_bar)
+  bars = bars_of(grid, steps_per_bar)
   hits = bars[:, :, list(DRUM_GROUPS[group])].sum()
   return float(hits / bars.shape[0])
 
@@ -151,7 +151,7 @@ def syncopation(grid, steps_per_bar=16, steps_per_beat=4):
   bars. Four on the floor scores 0; a bar of only odd 16ths scores
   1+2+1+3+1+2+1+4 = 15.
   """
-  bars = _bars(grid, steps_per_bar)
+  bars = bars_of(grid, steps_per_bar)
   onsets = bars.any(axis=2).reshape(-1)
   distance, gain = _next_stronger(steps_per_bar, steps_per_beat)
   # Onsets counted in (n, n + d] on the looped pattern via a cumulative sum.
@@ -171,7 +171,7 @@ def offbeat_ratio(grid, steps_per_bar=16, steps_per_beat=4):
   At 4 steps per quarter these are the off-beat 16ths (odd steps of the
   bar). 0 when the pattern has no onsets.
   """
-  bars = _bars(grid, steps_per_bar)
+  bars = bars_of(grid, steps_per_bar)
   onsets = bars.any(axis=2)
   weights = metrical_weights(steps_per_bar, steps_per_beat)
   count = onsets.sum()
@@ -187,9 +187,9 @@ def symmetry(grid, steps_per_bar=16):
   is |A and B| / |A or B|, 1 when both halves are empty. With an odd number
   of steps per bar the middle step is left out.
   """
-  bars = _bars(grid, steps_per_bar)
+  bars = bars_of(grid, steps_per_bar)
   half = steps_per_bar // 2
-  return float(np.mean(_jaccard(bars[:, :half], bars[:, steps_per_bar - half:])))
+  return float(np.mean(jaccard(bars[:, :half], bars[:, steps_per_bar - half:])))
 
 
 def repetition(grid, steps_per_bar=16):
@@ -198,10 +198,10 @@ def repetition(grid, steps_per_bar=16):
   Each bar is the set of struck (step-in-bar, drum) cells; two empty bars
   count as identical (1.0). A loop repeated exactly scores 1.0.
   """
-  bars = _bars(grid, steps_per_bar)
+  bars = bars_of(grid, steps_per_bar)
   if bars.shape[0] < 2:
     return float('nan')
-  return float(np.mean(_jaccard(bars[:-1], bars[1:])))
+  return float(np.mean(jaccard(bars[:-1], bars[1:])))
 
 
 def empty_step_ratio(grid):
