@@ -60,8 +60,10 @@ class DrumsRnnConfig:
     encoding: the :class:`~drums_rnn.encoding.DrumEncoding` (sizes, classes).
     steps_per_quarter: time grid used to quantize MIDI.
     default_hparams: this config's defaults (base defaults overridden).
-    min_bars: the shortest drum track its datasets keep (Magenta's 7; the
-      controlled config keeps Groove's one- and two-bar fill files).
+    min_bars: the shortest drum track its datasets keep, in bars (Magenta's
+      7; the controlled config keeps any track of two steps or more, so
+      Groove's one-bar fill files, most of which end before their bar does,
+      join its training).
   """
   name: str
   description: str
@@ -168,7 +170,7 @@ CONFIGS: Dict[str, Any] = {
             batch_size=128, rnn_layer_sizes=[256, 256, 256], dropout_keep_prob=0.5,
             attn_length=32, clip_norm=3, learning_rate=0.001,
             **encoding.DRUM_KIT_CONTROL.controls.hparams()),
-        min_bars=1),
+        min_bars=0),
     'humanizer': HumanizerConfig(
         name='humanizer',
         description='Humanizer: a velocity and a timing offset for every drum hit (bidirectional LSTM).',

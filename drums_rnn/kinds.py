@@ -31,14 +31,11 @@ class ModelFamily(Protocol):
   Attributes:
     kind: its name in :data:`FAMILIES` (a config's ``kind``).
     what: how messages name one of its models ('a humanizer').
-    dataset_options: the options of :meth:`create_dataset` beyond `hparams`
-      and `eval_ratio`; any other is refused by :func:`create_dataset`.
     default_model: the path of the model shipped in the package.
   """
 
   kind: str
   what: str
-  dataset_options: tuple
 
   @property
   def default_model(self) -> str: ...
@@ -49,6 +46,10 @@ class ModelFamily(Protocol):
   def build_model(self, config, hparams, seed=None):
     """A new network: `get_weights()` / `set_weights(named arrays)` (DrumsRnnError when they
     do not fit), `weights` (name -> tf.Variable, what checkpoints hold)."""
+
+  def dataset_options(self, config) -> tuple:
+    """The options of :meth:`create_dataset` for `config` beyond `hparams` and `eval_ratio`;
+    any other is refused by :func:`create_dataset`."""
 
   def create_dataset(self, config, input_path, output_dir, hparams=None, eval_ratio=0.1, **options):
     """Writes its SequenceExample TFRecords; returns a summary with `lines()`."""
@@ -83,15 +84,17 @@ def task_for(config):
 def create_dataset(config, input_path, output_dir, hparams=None, eval_ratio=0.1, **options):
   """Writes the training datasets of `config` from music files (its family's dataset).
 
-  `options` are the family's own (:attr:`ModelFamily.dataset_options`; for
-  the Drums RNN configs `seed`, `num_workers`, `split_long_tracks`); one it
-  does not take is an error naming it rather than silently ignored.
+  `options` are the config's own (:meth:`ModelFamily.dataset_options`; for
+  the Drums RNN configs `seed`, `num_workers`, `split_long_tracks`, and
+  `style_csv` with controls); one it does not take is an error naming it
+  rather than silently ignored.
   """
   fam = family(config)
-  unknown = sorted(set(options) - set(fam.dataset_options))
+  takes = fam.dataset_options(config)
+  unknown = sorted(set(options) - set(takes))
   if unknown:
     named = ', '.join('{%s}' % name for name in unknown)
-    takes = ', '.join(fam.dataset_options) or 'none'
+    takes = ', '.join(takes) or 'none'
     raise ArgumentError(f'the {config.name} dataset does not use {named} (its own options: {takes})',
                         *unknown)
   return fam.create_dataset(config, input_path, output_dir, hparams=hparams, eval_ratio=eval_ratio,

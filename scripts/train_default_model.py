@@ -1,10 +1,16 @@
-"""Rebuilds the shipped default model, `drums_rnn/models/drum_kit.mag`, end to end.
+"""Rebuilds a shipped Drums RNN model end to end: `drums_rnn/models/drum_kit.mag` (the default) or,
+with `--config=drum_kit_control --output=drums_rnn/models/drum_kit_control.mag`, the controlled one.
 
 Recipe:
   1. Groove MIDI Dataset splits (info.csv: train / validation / test) ->
-     drum_kit SequenceExamples, with long performances cut into bar-aligned
-     windows of at most 512 steps (`split_long_tracks`) so no drumming is
-     thrown away.
+     SequenceExamples of the config, with long performances cut into
+     bar-aligned windows of at most 512 steps (`split_long_tracks`) so no
+     drumming is thrown away. For drum_kit_control every track is labelled
+     (style from info.csv, written as a style CSV; fills by the shipped
+     detector; density), each control of a track disabled with probability
+     0.5, and the short fill files join (its config keeps tracks of any
+     length); the test split is also written with every control given
+     (`test_true`) and with every control disabled (`test_disabled`).
   2. One `training.train` call on `train`: every `--eval_every` steps it
      evaluates on `validation` (dropout off) and keeps the best checkpoint in
      `<work_dir>/run/train/best`; it stops after `--patience` evaluations
@@ -23,6 +29,9 @@ The Groove MIDI Dataset is by Gillick et al. (2019), Magenta, CC BY 4.0.
 Usage (from the repository root, after scripts/install.sh):
   .venv/bin/python scripts/train_default_model.py \
       --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_default
+  .venv/bin/python scripts/train_default_model.py --config=drum_kit_control \
+      --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_control \
+      --output=drums_rnn/models/drum_kit_control.mag
 """
 
 import json
@@ -35,6 +44,7 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import files  # noqa: E402
+from drums_rnn import kinds  # noqa: E402
 from drums_rnn.data import groove  # noqa: E402
 from drums_rnn.cli import common  # noqa: E402
 from drums_rnn.errors import DrumsRnnError  # noqa: E402
@@ -56,6 +66,7 @@ flags.DEFINE_integer('patience', 4, 'Evaluations without improvement before stop
 flags.DEFINE_integer('max_steps', 20000, 'Upper bound on training steps.')
 flags.DEFINE_float('max_hours', 1.5, 'Upper bound on training wall time.')
 flags.DEFINE_integer('seed', 1, 'Seed for initialisation, dropout and shuffling.')
+flags.DEFINE_string('config', 'drum_kit', 'The Drums RNN config: drum_kit or drum_kit_control.')
 
 
 def _split_dir(groove_dir, work_dir, split):
@@ -68,19 +79,34 @@ def _split_dir(groove_dir, work_dir, split):
   return split_dir
 
 
+def _style_csv(groove_dir, work_dir):
+  """work_dir/styles.csv: each Groove file's style (info.csv's, in the controls' vocabulary)."""
+  from drums_rnn.measure import labels  # pylint: disable=import-outside-toplevel
+  path = os.path.join(work_dir, 'styles.csv')
+  rows = ''.join(f'{name},{style}\n' for name, style in sorted(labels.groove_styles(groove_dir).items()))
+  files.write_text_atomic(path, 'path,style\n' + rows)
+  return path
+
+
 def _datasets(config, groove_dir, work_dir):
-  """The SequenceExample file of each split, made once and kept for later runs."""
+  """The SequenceExample file of each split (and test variants), made once and kept for later runs."""
   from drums_rnn.data import dataset  # pylint: disable=import-outside-toplevel
+  variants = [(split, split, {}) for split in groove.SPLITS]
+  if config.encoding.controls:
+    style_csv = _style_csv(groove_dir, work_dir)
+    variants = ([(split, split, {'style_csv': style_csv}) for split in groove.SPLITS] +
+                [('test_true', 'test', {'style_csv': style_csv, 'control_dropout': 0.0}),
+                 ('test_disabled', 'test', {'style_csv': style_csv, 'control_dropout': 1.0})])
   paths = {}
-  for split in groove.SPLITS:
-    out = os.path.join(work_dir, 'data', split)
+  for name, split, options in variants:
+    out = os.path.join(work_dir, 'data', name)
     path = os.path.join(out, dataset.TRAINING_FILE)
     if not os.path.isfile(path):
-      summary = dataset.create_dataset(config, _split_dir(groove_dir, work_dir, split), out,
-                                       eval_ratio=0.0, seed=0, split_long_tracks=True)
+      summary = kinds.create_dataset(config, _split_dir(groove_dir, work_dir, split), out,
+                                     eval_ratio=0.0, seed=0, split_long_tracks=True, **options)
       for line in summary.lines():
-        logging.info('[%s] %s', split, line)
-    paths[split] = path
+        logging.info('[%s] %s', name, line)
+    paths[name] = path
   return paths
 
 
@@ -92,10 +118,9 @@ def _figures(metrics):
 
 def main(argv):
   del argv
-  config = configs.get_config('drum_kit')
+  config = configs.get_config(FLAGS.config)
   overrides = configs.parse_hparams(FLAGS.hparams, config.hparams())
   data = _datasets(config, FLAGS.groove_dir, FLAGS.work_dir)
-  from drums_rnn import kinds  # pylint: disable=import-outside-toplevel  (heavy: TF)
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   from drums_rnn.training import loop  # pylint: disable=import-outside-toplevel
   from drums_rnn.training.evaluator import Evaluator  # pylint: disable=import-outside-toplevel
@@ -115,16 +140,17 @@ def main(argv):
   history = result.history
   best = min(history, key=lambda h: h['validation']['loss'])
   loaded = loading.load_model(os.path.dirname(result.best_checkpoint))
-  test = Evaluator(task, loaded.hparams, [data['test']], model=loaded.model).evaluate_model()
-  description = (f'drums_rnn default drum_kit model. {CREDIT} Best validation loss at step '
-                 f'{best["step"]}.')
+  tests = {name: _figures(Evaluator(task, loaded.hparams, [path], model=loaded.model).evaluate_model())
+           for name, path in data.items() if name.startswith('test')}
+  kind = 'default drum_kit' if config.name == 'drum_kit' else config.name
+  description = f'drums_rnn {kind} model. {CREDIT} Best validation loss at step {best["step"]}.'
   loading.save_bundle(FLAGS.output, loaded.config, loaded.hparams, loaded.model,
                      description=description)
   figures = {
       'config': config.name, 'hparams': dict(loaded.hparams), 'best_step': best['step'],
       'steps_trained': result.final_step,
       'train_and_validate_seconds': round(sum(h['seconds'] for h in history)),
-      'validation': _figures(best['validation']), 'test': _figures(test), 'credit': CREDIT,
+      'validation': _figures(best['validation']), **tests, 'credit': CREDIT,
       'bundle_bytes': os.path.getsize(FLAGS.output),
       'parameters': int(sum(v.size for v in loaded.model.get_weights().values())),
   }

@@ -43,6 +43,13 @@ flags.DEFINE_string('output_dir', None,
 flags.DEFINE_float('eval_ratio', 0.1,
                    'Fraction of input NoteSequences to put in the eval set (the rest train).')
 flags.DEFINE_integer('num_workers', 0, 'Worker processes (0 = one per CPU core).')
+flags.DEFINE_string('style_csv', None, 'drum_kit_control: a CSV of path,style rows giving the style '
+                    '(rock, latin, funk, jazz, hiphop, afrobeat, neworleans, afrocuban, other) of files '
+                    'or folders (relative paths from the CSV\'s folder); a Groove MIDI Dataset folder '
+                    'gives its own through info.csv. Files without one have the style disabled.')
+flags.DEFINE_float('control_dropout', 0.5, 'drum_kit_control: the chance that a control (style, fill, '
+                   'density) of a track is disabled, so the model learns to play with any subset of '
+                   'them (a hash of --seed and the track decides).')
 flags.DEFINE_bool('split_long_tracks', False,
                   'Cut drum tracks longer than 512 steps into bar-aligned windows of at most 512 '
                   'steps (each at least 7 bars) instead of truncating them.')
@@ -50,7 +57,7 @@ flags.DEFINE_bool('split_long_tracks', False,
 
 # The flags that are options of a config's own dataset, passed on only when given: a config
 # whose dataset does not use one refuses it (kinds.create_dataset).
-OPTION_FLAGS = ('seed', 'num_workers', 'split_long_tracks')
+OPTION_FLAGS = ('seed', 'num_workers', 'split_long_tracks', 'style_csv', 'control_dropout')
 
 
 def main(argv):

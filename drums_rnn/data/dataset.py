@@ -43,10 +43,11 @@ import multiprocessing
 import os
 import signal
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from absl import logging
 
+from drums_rnn import controls as controls_lib
 from drums_rnn.data import extraction
 from drums_rnn import files
 from drums_rnn.data import note_sequences
@@ -82,6 +83,7 @@ class _Job:
   eval_ratio: float
   seed: int
   split_long_tracks: bool
+  track_controls: Optional[Callable] = None  # see create_dataset
 
 
 @dataclasses.dataclass
@@ -89,6 +91,7 @@ class _Result:
   """What one input item produced (sent back from a worker)."""
   outputs: List  # [(split, [framed records], label steps)] per sequence
   stats: extraction.ExtractionStats
+  controls: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   skipped: Optional[str] = None  # why an input file was skipped
   fatal: Optional[str] = None    # an error that must stop the run
 
@@ -129,13 +132,24 @@ def _process(indexed_item):
       return _Result([], stats, fatal=str(e))
     return _Result([], stats, skipped=str(e))
   outputs = []
+  counts = collections.Counter()
+  source = item[2] if item[0] == 'file' else None
   for sequence in sequences:
     split = split_of(sequence, job.seed, job.eval_ratio, index)
     tracks = extraction.extract_drum_tracks(
-        sequence, job.config, split_long_tracks=job.split_long_tracks, stats=stats)
-    examples = [tfrecord.frame(sequence_example.encode_track(t, job.config)) for t in tracks]
+        sequence, job.config, min_bars=job.config.min_bars, split_long_tracks=job.split_long_tracks,
+        stats=stats)
+    examples = []
+    for track in tracks:
+      controls = None
+      if job.track_controls is not None:
+        key = f'{sequence.id or sequence.filename or index}@{track.start_step}'
+        controls = job.track_controls(track.classes, source, key)
+        for which, row in enumerate(controls[:, ::track.steps_per_bar]):
+          counts.update((which, int(v)) for v in row)
+      examples.append(tfrecord.frame(sequence_example.encode_track(track, job.config, controls)))
     outputs.append((split, examples, sum(len(t) - 1 for t in tracks)))
-  return _Result(outputs, stats)
+  return _Result(outputs, stats, controls=counts)
 
 
 # --- summary -----------------------------------------------------------------------
@@ -153,6 +167,9 @@ class DatasetSummary:
   sequences_without_tracks: int = 0
   stats: extraction.ExtractionStats = dataclasses.field(default_factory=extraction.ExtractionStats)
   seconds: float = 0.0
+  min_bars: int = extraction.MIN_BARS
+  control_spec: Optional[object] = None  # the config's ControlSpec, when it has controls
+  controls: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
   @property
   def sequences_read(self):
@@ -181,7 +198,7 @@ class DatasetSummary:
         f'{self.output_paths["training"]}, {self.output_paths["eval"]}.',
         f'Pieces after time-change splits: {c["pieces"]}; dropped: ' + ', '.join(
             f'{desc} {c[key]}' for key, desc in extraction.PIECE_DROP_REASONS.items()) + '.',
-        f'Drum tracks found: {c["drum_tracks_found"]}; discarded too short (< 7 bars): '
+        f'Drum tracks found: {c["drum_tracks_found"]}; discarded too short (< {self.min_bars} bars): '
         f'{c["drum_tracks_discarded_too_short"]}; truncated to 512 steps: '
         f'{c["drum_tracks_truncated"]}'
         + (f'; split into windows: {c["drum_tracks_split"]} (+{c["drum_track_windows_added"]} '
@@ -192,7 +209,21 @@ class DatasetSummary:
     histogram = self.stats.histogram()
     if histogram:
       out.append('Track lengths in bars: ' + ', '.join(f'{k}: {v}' for k, v in histogram))
+    if self.control_spec is not None:
+      out.extend(self.control_lines())
     return out
+
+  def control_lines(self) -> List[str]:
+    """Bars of each label of each control (a controlled config)."""
+    spec = self.control_spec
+    names = {controls_lib.STYLE: list(spec.styles), controls_lib.FILL: ['no fill', 'fill'],
+             controls_lib.DENSITY: [f'{b} [{r}]' for b, r in enumerate(spec.density_bin_names())]}
+    lines = []
+    for which, labels in names.items():
+      counts = [f'{label} {self.controls[(which, i)]}' for i, label in enumerate(labels)]
+      counts.append(f'disabled {self.controls[(which, controls_lib.DISABLED)]}')
+      lines.append(f'Control {controls_lib.NAMES[which]} (bars): ' + ', '.join(counts) + '.')
+    return lines
 
   def empty_message(self) -> str:
     """Why nothing was written, and what to try."""
@@ -200,7 +231,8 @@ class DatasetSummary:
     reasons = [f'{desc}: {c[key]} pieces' for key, desc in extraction.PIECE_DROP_REASONS.items()
                if c[key]]
     if c['drum_tracks_discarded_too_short']:
-      reasons.append(f'too short (< 7 bars): {c["drum_tracks_discarded_too_short"]} tracks')
+      reasons.append(f'too short (< {self.min_bars} bars): {c["drum_tracks_discarded_too_short"]} '
+                     'tracks')
     if self.files_skipped:
       reasons.append(f'unreadable files: {self.files_skipped}')
     return (f'no drum tracks written from {self.sequences_read} NoteSequences in {self.input} '
@@ -243,7 +275,7 @@ def _start_pool(stack, job, num_workers):
 
 
 def create_dataset(config, input_path, output_dir, eval_ratio=0.1, seed=0, num_workers=None,
-                   split_long_tracks=False) -> DatasetSummary:
+                   split_long_tracks=False, track_controls=None) -> DatasetSummary:
   """Writes training and eval SequenceExample TFRecords for `config`.
 
   Args:
@@ -259,6 +291,10 @@ def create_dataset(config, input_path, output_dir, eval_ratio=0.1, seed=0, num_w
     num_workers: processes; None = every core; 1 = in this process.
     split_long_tracks: cut tracks longer than 512 steps into bar-aligned
       windows instead of truncating them (issue 5).
+    track_controls: for a config with controls, `f(classes, source, key)`
+      -> the track's [3, steps] control values (:mod:`drums_rnn.controls`),
+      `source` the MIDI file read (None for records) and `key` a stable name
+      of the track; run in the worker processes (numpy only).
   Returns:
     A DatasetSummary (counts add up: see DatasetSummary.check).
   Raises:
@@ -279,8 +315,12 @@ def create_dataset(config, input_path, output_dir, eval_ratio=0.1, seed=0, num_w
   total, items = note_sequences.inputs(input_path)
   paths = {'training': os.path.join(output_dir, TRAINING_FILE),
            'eval': os.path.join(output_dir, EVAL_FILE)}
-  summary = DatasetSummary(config=config.name, input=input_path, output_paths=paths)
-  job = _Job(config, float(eval_ratio), seed, bool(split_long_tracks))
+  summary = DatasetSummary(config=config.name, input=input_path, output_paths=paths,
+                           min_bars=config.min_bars, control_spec=config.encoding.controls)
+  if (track_controls is None) != (config.encoding.controls is None):
+    raise DrumsRnnError(f'the {config.name} dataset needs track controls exactly when its config '
+                        'has controls')
+  job = _Job(config, float(eval_ratio), seed, bool(split_long_tracks), track_controls)
   progress = progress_lib.Progress(total, 'inputs')
   logging.info('Creating %s dataset from %s (%d inputs) with %d worker(s).', config.name,
                input_path, total, num_workers)
@@ -302,6 +342,7 @@ def create_dataset(config, input_path, output_dir, eval_ratio=0.1, seed=0, num_w
           summary.files_skipped += 1
           logging.warning('skipped: %s', result.skipped)
         summary.stats += result.stats
+        summary.controls.update(result.controls)
         for split, examples, steps in result.outputs:
           summary.sequences[split] += 1
           summary.tracks[split] += len(examples)

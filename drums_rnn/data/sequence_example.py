@@ -115,7 +115,8 @@ def serialize_sequence_example(inputs: np.ndarray, labels: np.ndarray) -> bytes:
                    labels_list])
 
 
-def encode_track(track, config) -> bytes:
-  """The serialized SequenceExample of one drum track (extraction.DrumTrack) for `config`."""
-  inputs, labels = config.encoding.encode(track.classes)
+def encode_track(track, config, controls=None) -> bytes:
+  """The serialized SequenceExample of one drum track (extraction.DrumTrack) for `config`
+  (with controls: the track's [3, steps] control values)."""
+  inputs, labels = config.encoding.encode(track.classes, controls)
   return serialize_sequence_example(inputs, labels)

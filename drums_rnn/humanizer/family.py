@@ -17,7 +17,6 @@ class HumanizerFamily:
 
   kind = 'humanizer'
   what = 'a humanizer'
-  dataset_options = ()
 
   @property
   def default_model(self):
@@ -30,6 +29,10 @@ class HumanizerFamily:
   def build_model(self, config, hparams, seed=None):
     from drums_rnn.humanizer.model import HumanizerModel  # pylint: disable=import-outside-toplevel
     return HumanizerModel.from_config(config, hparams, seed=seed)
+
+  def dataset_options(self, config):
+    del config
+    return ()
 
   def create_dataset(self, config, input_path, output_dir, hparams=None, eval_ratio=0.1):
     """4/4 windows of real drumming (:func:`drums_rnn.humanizer.data.create_dataset`); the window

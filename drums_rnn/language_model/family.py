@@ -19,8 +19,6 @@ class DrumsRnnFamily:
 
   kind = 'drums_rnn'
   what = 'a Drums RNN model'
-  # create_dataset options beyond eval_ratio and hparams (which Magenta checks and ignores).
-  dataset_options = ('seed', 'num_workers', 'split_long_tracks')
 
   @property
   def default_model(self):
@@ -34,11 +32,34 @@ class DrumsRnnFamily:
     from drums_rnn.language_model.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
     return DrumsRnnModel.from_config(config, hparams, seed=seed)
 
-  def create_dataset(self, config, input_path, output_dir, hparams=None, eval_ratio=0.1, **options):
-    """Magenta's dataset (:func:`drums_rnn.data.dataset.create_dataset`); `hparams` are not used."""
+  def dataset_options(self, config):
+    """create_dataset options beyond eval_ratio and hparams (which Magenta checks and ignores)."""
+    options = ('seed', 'num_workers', 'split_long_tracks')
+    return options + ('style_csv', 'control_dropout') if config.encoding.controls else options
+
+  def create_dataset(self, config, input_path, output_dir, hparams=None, eval_ratio=0.1,
+                     style_csv=None, control_dropout=0.5, **options):
+    """Magenta's dataset (:func:`drums_rnn.data.dataset.create_dataset`); `hparams` are not used.
+
+    A config with controls labels every track (:class:`drums_rnn.measure.labels.TrackControls`):
+    styles from the Groove MIDI Dataset's info.csv when `input_path` is its folder, and from
+    `style_csv` (``path,style`` rows) for any files; each control of a track is disabled with
+    probability `control_dropout`, so the model learns to play with any subset of them.
+    """
     del hparams
     from drums_rnn.data import dataset  # pylint: disable=import-outside-toplevel
-    return dataset.create_dataset(config, input_path, output_dir, eval_ratio=eval_ratio, **options)
+    track_controls = None
+    if config.encoding.controls is not None:
+      from drums_rnn.measure import labels  # pylint: disable=import-outside-toplevel
+      styles = {}
+      if os.path.isfile(os.path.join(input_path, 'info.csv')):
+        styles.update(labels.groove_styles(input_path))
+      if style_csv:
+        styles.update(labels.read_style_csv(style_csv))
+      track_controls = labels.TrackControls(config.encoding.controls, styles, options.get('seed', 0),
+                                            control_dropout)
+    return dataset.create_dataset(config, input_path, output_dir, eval_ratio=eval_ratio,
+                                  track_controls=track_controls, **options)
 
   def model_from_weights(self, config, weights, overrides, source):
     """A Magenta training checkpoint's named weights (read from `source`) -> (HParams, model)."""

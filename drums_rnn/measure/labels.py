@@ -28,10 +28,12 @@ import numpy as np
 from absl import logging
 
 from drums_rnn import controls
+from drums_rnn.data import dataset
 from drums_rnn.data import groove
 from drums_rnn.measure import patterns
 from drums_rnn.measure import bars
 from drums_rnn.measure import fill_detector
+from drums_rnn.errors import ArgumentError
 from drums_rnn.errors import DrumsRnnError
 
 # The vocabulary and bin edges of drum_kit_control (drums_rnn.controls, where their measurement is
@@ -119,7 +121,8 @@ def label_track(pattern, style: Optional[str] = None, detector=None) -> TrackLab
 
 
 def _path_key(path) -> str:
-  return os.path.normcase(os.path.normpath(os.path.abspath(path)))
+  """A file's key in a style map: its real path (links resolved), so a link farm finds its styles."""
+  return os.path.normcase(os.path.realpath(path))
 
 
 def groove_styles(groove_dir) -> Dict[str, str]:
@@ -210,6 +213,51 @@ def read_groove_tracks(groove_dir, split) -> Tuple[List[GrooveTrack], Dict[str, 
     row = rows.get(_path_key(pattern.source)) or rows[_path_key(pattern.source.rsplit('#', 1)[0])]
     tracks.append(GrooveTrack(pattern, groove_style(row.get('style', '')), row.get('beat_type', '')))
   return tracks, skipped
+
+
+# --- the controls of a dataset's tracks ------------------------------------------------------
+
+
+class TrackControls:
+  """Per-step control values of the tracks a controlled config's dataset is made of.
+
+  Called in the dataset's worker processes (numpy only) for each extracted
+  track: density and fill come from the track's own bars (the shipped fill
+  detector), style from `styles` (a map from :func:`groove_styles` /
+  :func:`read_style_csv`) by the file the track was read from. So that a
+  model learns to play with any subset of controls, each control of a track
+  is disabled with probability `disable_probability`, drawn from a hash of
+  (seed, track key, control): the same dataset every run, whatever the
+  number of workers.
+
+  Args:
+    spec: the config's ControlSpec.
+    styles: {path key: style or None}; files not in it have style disabled.
+    seed: seeds the disabling draws.
+    disable_probability: chance that a control of a track is disabled.
+  """
+
+  def __init__(self, spec, styles=None, seed=0, disable_probability=0.5):
+    if not 0.0 <= disable_probability <= 1.0:
+      raise ArgumentError(f'{{control_dropout}} must be in [0, 1], got {disable_probability}',
+                          'control_dropout')
+    self.spec = spec
+    self.styles = dict(styles or {})
+    self.seed = seed
+    self.disable_probability = float(disable_probability)
+    self.detector = fill_detector.load()  # loaded once, before the workers fork
+
+  def __call__(self, classes, source, key):
+    steps = len(classes)
+    style = style_of(source, self.styles) if source else None
+    values = np.stack([
+        np.full(steps, self.spec.style_index(style), np.int64),
+        np.repeat(self.detector.label_bars(classes).astype(np.int64), bars.STEPS_PER_BAR)[:steps],
+        np.repeat(self.spec.density_bin(bars.hits_per_bar(classes)), bars.STEPS_PER_BAR)[:steps]])
+    for which in range(len(controls.NAMES)):
+      if dataset.eval_fraction(self.seed, f'{key}/{controls.NAMES[which]}') < self.disable_probability:
+        values[which] = controls.DISABLED
+    return values
 
 
 # --- counts -----------------------------------------------------------------------
