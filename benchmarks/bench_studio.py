@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 import urllib.request
 
@@ -29,18 +28,12 @@ runtime.configure_process()  # as the command does: quiet TF, the BFC allocator
 runtime.import_tensorflow()
 
 import numpy as np  # noqa: E402
-from werkzeug import serving  # noqa: E402
-
 from drums_rnn import humanize  # noqa: E402
 from drums_rnn import loading  # noqa: E402
 from drums_rnn.studio import app as studio_app  # noqa: E402
+from drums_rnn.studio import server as studio_server  # noqa: E402
 
 TARGET_MS = 150.0
-
-
-class _QuietHandler(serving.WSGIRequestHandler):
-  def log_request(self, *args, **kwargs):
-    pass
 
 
 def primer(steps):
@@ -78,9 +71,8 @@ def main():
   start = time.perf_counter()
   app = studio_app.create_app(loading.load_model(None), humanize.load_humanizer(None), warm=False)
   print(f'model + humanizer loaded in {time.perf_counter() - start:.2f} s (not warmed)')
-  server = serving.make_server('127.0.0.1', 0, app, threaded=True, request_handler=_QuietHandler)
-  threading.Thread(target=server.serve_forever, daemon=True).start()
-  base = f'http://127.0.0.1:{server.server_port}/api/'
+  server, url = studio_server.start_in_thread(app)
+  base = url + 'api/'
   studio = app.extensions[studio_app.EXTENSION]
   steps = args.bars * 16
   body = {'grid': primer(steps), 'seed_step': 16, 'temperature': 1.0}

@@ -14,7 +14,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -30,15 +29,13 @@ CHROME_ARGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev
 
 def start_server(humanize=True):
   """(server, url): the studio on a free port of 127.0.0.1, served from a daemon thread."""
-  from werkzeug import serving  # pylint: disable=import-outside-toplevel
   from drums_rnn import humanize as humanize_lib  # pylint: disable=import-outside-toplevel
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   from drums_rnn.studio import app as studio_app  # pylint: disable=import-outside-toplevel
+  from drums_rnn.studio import server as studio_server  # pylint: disable=import-outside-toplevel
   humanizer = humanize_lib.load_humanizer(None) if humanize else None
   app = studio_app.create_app(loading.load_model(None), humanizer)
-  server = serving.make_server('127.0.0.1', 0, app, threaded=True)
-  threading.Thread(target=server.serve_forever, daemon=True).start()
-  return server, f'http://127.0.0.1:{server.server_port}/'
+  return studio_server.start_in_thread(app)
 
 
 def chrome(width, height, profile_dir):

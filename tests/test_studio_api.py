@@ -348,6 +348,7 @@ def test_bad_requests_are_400_with_a_clear_message(client, path, body, message):
   assert response.is_json
   error = response.get_json()['error']
   assert message in error, error
+  assert '--' not in error, error  # the studio speaks of JSON fields, never of command-line flags
 
 
 def test_nan_temperature_is_refused(client):

@@ -11,7 +11,6 @@ given the local chromedriver, so it never downloads one.
 
 import os
 import shutil
-import threading
 import time
 
 import pytest
@@ -38,17 +37,14 @@ def _require_browser():
 @pytest.fixture
 def server():
   _require_browser()  # before the heavy imports
-  from werkzeug import serving  # pylint: disable=import-outside-toplevel
   from drums_rnn import humanize  # pylint: disable=import-outside-toplevel
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   from drums_rnn.studio import app as studio_app  # pylint: disable=import-outside-toplevel
+  from drums_rnn.studio import server as studio_server  # pylint: disable=import-outside-toplevel
   app = studio_app.create_app(loading.load_model(None), humanize.load_humanizer(None))
-  httpd = serving.make_server('127.0.0.1', 0, app, threaded=True)
-  thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-  thread.start()
-  yield f'http://127.0.0.1:{httpd.server_port}/'
+  httpd, url = studio_server.start_in_thread(app)
+  yield url
   httpd.shutdown()
-  thread.join(10)
 
 
 @pytest.fixture

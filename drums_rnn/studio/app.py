@@ -13,8 +13,10 @@ Why it is built this way:
   requests running the model at once on a small CPU only make both slower.
   Checking requests and building MIDI happen outside the lock.
 * **Errors are JSON.** A bad request answers 400 with {"error": message}
-  (see `requests`); anything unexpected answers 500 with {"error": ...} and
-  is logged, and the server keeps running.
+  naming the JSON field at fault (see `checks`, which checks every value
+  before the model sees it, so the library's own errors, worded for the
+  command line, never reach a client as a 400); anything unexpected answers
+  500 with {"error": ...} and is logged, and the server keeps running.
 
 Grids are [T, 9] hits in the order of `encoding.DRUM_VOICE_NAMES`; they
 become the model's events (pitch sets) through drum_kit classes
@@ -35,8 +37,8 @@ from drums_rnn import generation
 from drums_rnn import midi
 from drums_rnn import performance
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.studio import requests as checks
-from drums_rnn.studio.requests import RequestError
+from drums_rnn.studio import checks
+from drums_rnn.studio.checks import RequestError
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 WARM_BARS = 4
@@ -237,7 +239,6 @@ def create_app(loaded, humanizer=None, warm=True):
     return response
 
   @app.errorhandler(RequestError)
-  @app.errorhandler(DrumsRnnError)
   def bad_request(error):
     return flask.jsonify(error=str(error)), 400
 
