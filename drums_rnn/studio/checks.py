@@ -13,6 +13,8 @@ Grids are lists of steps, each a list of 9 ints 0/1 in the order of
 bars.
 """
 
+import base64
+import binascii
 import math
 import os
 
@@ -28,6 +30,7 @@ MAX_SEED = 2 ** 63 - 1  # the sampler uses 63 bits of the seed
 MIN_QPM, MAX_QPM = 20.0, 300.0
 MAX_TEMPERATURE = 5.0
 MAX_SWING = 0.5
+MAX_CLIP_BYTES = 512 * 1024  # a MIDI clip dropped on the page
 _MISSING = object()
 
 
@@ -128,6 +131,14 @@ def boolean(body, name, default=False):
   return value
 
 
+def choice(body, name, choices, default=_MISSING):
+  """A field that must be one of `choices` (compared with ==, bools never equal to ints)."""
+  value = _get(body, name, default)
+  if not any(type(value) is type(c) and value == c for c in choices):
+    raise RequestError(f'"{name}" must be one of {", ".join(map(str, choices))}, got {value!r}')
+  return value
+
+
 def seed(body):
   """The "seed" field (0..2**63-1); absent or null: a fresh random one, returned to the client."""
   value = body.get('seed')
@@ -149,15 +160,39 @@ def seed_step(body, num_steps, default=_MISSING):
   return integer(body, 'seed_step', default, 1, num_steps - 1)
 
 
-def voices(body):
-  """Voice names from DRUM_VOICE_NAMES (at least one), deduplicated in the given order."""
-  value = _get(body, 'voices', _MISSING)
+def voices(body, name='voices', allow_empty=False):
+  """Voice names from DRUM_VOICE_NAMES (at least one unless allow_empty), deduplicated in the given order."""
+  value = _get(body, name, [] if allow_empty else _MISSING)
   if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-    raise RequestError('"voices" must be a list of voice names: ' + ', '.join(DRUM_VOICE_NAMES))
-  if not value:
-    raise RequestError('"voices" is empty: choose at least one of ' + ', '.join(DRUM_VOICE_NAMES))
+    raise RequestError(f'"{name}" must be a list of voice names: ' + ', '.join(DRUM_VOICE_NAMES))
+  if not value and not allow_empty:
+    raise RequestError(f'"{name}" is empty: choose at least one of ' + ', '.join(DRUM_VOICE_NAMES))
   unknown = [v for v in value if v not in DRUM_VOICE_NAMES]
   if unknown:
-    raise RequestError(f'unknown voice {unknown[0]!r} in "voices": choose from '
+    raise RequestError(f'unknown voice {unknown[0]!r} in "{name}": choose from '
                        + ', '.join(DRUM_VOICE_NAMES))
   return list(dict.fromkeys(value))
+
+
+def bar_indices(body, name, num_bars):
+  """A set of bar indices 0..num_bars-1 (absent: none)."""
+  value = _get(body, name, [])
+  if not isinstance(value, list) or not all(_is_int(b) and 0 <= b < num_bars for b in value):
+    raise RequestError(f'"{name}" must be a list of bar indices in 0..{num_bars - 1}, got {value!r}'[:300])
+  return set(value)
+
+
+def base64_bytes(body, name, max_bytes):
+  """The bytes of a base64 string field (standard alphabet), at most max_bytes once decoded."""
+  value = _get(body, name, _MISSING)
+  if not isinstance(value, str):
+    raise RequestError(f'"{name}" must be a base64 string of the file\'s bytes')
+  if len(value) > 4 * (max_bytes // 3 + 1):
+    raise RequestError(f'"{name}" is too large: at most {max_bytes // 1024} KiB')
+  try:
+    data = base64.b64decode(value, validate=True)
+  except (binascii.Error, ValueError):
+    raise RequestError(f'"{name}" is not valid base64') from None
+  if not data:
+    raise RequestError(f'"{name}" is empty')
+  return data
