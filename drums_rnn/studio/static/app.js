@@ -1,19 +1,22 @@
-// drums_rnn studio: the page. Plain JavaScript, no build step, nothing loaded from elsewhere.
+// drums_rnn studio: the page. Plain JavaScript modules, no build step, nothing loaded from elsewhere.
 //
-// The grid is the one piece of state every control works on: state.grid[t][v] (0/1, step t,
-// voice v in the order of the server's "voices"), with optional humanized velocities and
-// offsets beside it. Every change that replaces the grid first pushes a snapshot on the undo
-// stack. The server does the music (generate, regenerate, humanize, MIDI); the page draws,
-// plays (Web Audio, synthesised drums) and keeps the undo history.
-'use strict';
+// The pattern (pattern.js) is the one piece of state every control works on: state.grid[t][v] (0/1,
+// step t, voice v in the order of the server's "voices"), state.velocities and state.offsets beside it,
+// and state.humanized (whether those came from the humanizer; the Humanize switch shows it). Every change
+// pushes a snapshot on the undo stack. The server does the music (generate, regenerate, humanize, MIDI
+// files); the page draws, plays (transport.js) and keeps the history.
+//
+// Requests run one at a time, and the page stays editable while they run: a result is merged into
+// the pattern as it is when the result comes back (pattern.merge3), so cells changed meanwhile, or
+// a grid resized meanwhile, are never overwritten or broken; the status line says what was kept.
+import * as P from './pattern.js';
+import { Transport } from './transport.js';
 
 const ROW_COLOURS = ['#ff5a3c', '#ffc83c', '#3cd2ff', '#2ee6b4', '#b48cff', '#d67cff', '#ff7cd4',
                      '#ff9f5a', '#8ce65a'];
 const ROW_NAMES = ['Kick', 'Snare', 'Closed hat', 'Open hat', 'Low tom', 'Mid tom', 'High tom',
                    'Crash', 'Ride'];
 const MAX_UNDO = 200;
-const LOOKAHEAD_S = 0.12;   // how far ahead the scheduler queues notes
-const TICK_MS = 25;         // how often it looks
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,67 +24,89 @@ const state = {
   model: null,
   stepsPerBar: 16,
   bars: 2,
-  grid: [],          // [T][9] 0/1
-  velocities: null,  // [T][9] 1..127 where humanized (0 = not), or null
-  offsets: null,     // [T][9] fractions of a step, or null
+  grid: [],
+  velocities: [],
+  offsets: [],
+  humanized: false,      // velocities and offsets come from the humanizer
+  humanizeWanted: false, // the switch: results are humanized as they land
+  humanizeToken: 0,      // bumped whenever the switch or the history changes what humanizing means
   seedStep: 16,
   undo: [],
-  busy: false,
+  redo: [],
   results: 0,
 };
 
-const view = { cells: [], heads: [], rows: [], checks: [], painting: null, settingSeed: false };
+const view = { cells: [], heads: [], rowHeads: [], checks: [], painting: null, settingMarker: false };
 
 // ---------------------------------------------------------------------------------------------
-// Grid state
+// The pattern and its history
 
 function numSteps() { return state.bars * state.stepsPerBar; }
 
-function emptyGrid(steps) { return Array.from({ length: steps }, () => new Array(9).fill(0)); }
+function pattern() { return { grid: state.grid, velocities: state.velocities, offsets: state.offsets }; }
 
-function starterGrid(steps) {
-  // A plain rock beat in the first bar, so Generate has something to continue at once.
-  const grid = emptyGrid(steps);
-  for (let t = 0; t < Math.min(16, steps); t++) {
-    if (t % 8 === 0) grid[t][0] = 1;
-    if (t % 8 === 4) grid[t][1] = 1;
-    if (t % 2 === 0) grid[t][2] = 1;
-  }
-  if (steps > 10) grid[10][0] = 1;
-  return grid;
+function copyPattern() {
+  return { grid: P.copyRows(state.grid), velocities: P.copyRows(state.velocities), offsets: P.copyRows(state.offsets) };
+}
+
+function setPattern(p) {
+  state.grid = p.grid;
+  state.velocities = p.velocities;
+  state.offsets = p.offsets;
 }
 
 function snapshot() {
   return JSON.stringify({ grid: state.grid, velocities: state.velocities, offsets: state.offsets,
-                          bars: state.bars, seedStep: state.seedStep });
+                          bars: state.bars, seedStep: state.seedStep, humanized: state.humanized });
+}
+
+function restore(text) {
+  const s = JSON.parse(text);
+  const rebuild = s.bars !== state.bars;
+  setPattern(s);
+  state.bars = s.bars;
+  state.seedStep = s.seedStep;
+  state.humanized = s.humanized;
+  state.humanizeWanted = s.humanized;
+  state.humanizeToken += 1;
+  $('bars').value = String(state.bars);
+  if (rebuild) buildGrid(); else renderAll();
 }
 
 function pushUndo() {
   state.undo.push(snapshot());
   if (state.undo.length > MAX_UNDO) state.undo.shift();
-  $('undo').disabled = false;
+  state.redo = [];
+  renderHistory();
 }
 
 function undo() {
   const last = state.undo.pop();
-  $('undo').disabled = state.undo.length === 0;
   if (!last) { setStatus('nothing to undo'); return; }
-  const s = JSON.parse(last);
-  const rebuild = s.bars !== state.bars;
-  Object.assign(state, { grid: s.grid, velocities: s.velocities, offsets: s.offsets, bars: s.bars,
-                         seedStep: s.seedStep });
-  $('bars').value = String(state.bars);
-  if (rebuild) buildGrid(); else renderAll();
+  state.redo.push(snapshot());
+  restore(last);
+  renderHistory();
   setStatus('undone');
+}
+
+function redo() {
+  const next = state.redo.pop();
+  if (!next) { setStatus('nothing to redo'); return; }
+  state.undo.push(snapshot());
+  restore(next);
+  renderHistory();
+  setStatus('redone');
+}
+
+function renderHistory() {
+  $('undo').disabled = state.undo.length === 0;
+  $('redo').disabled = state.redo.length === 0;
 }
 
 function resize(bars) {
   const steps = bars * state.stepsPerBar;
-  const fit = (rows, fill) => rows && Array.from({ length: steps },
-    (_, t) => (t < rows.length ? rows[t] : new Array(9).fill(fill)));
-  state.grid = fit(state.grid, 0);
-  state.velocities = fit(state.velocities, 0);
-  state.offsets = fit(state.offsets, 0);
+  setPattern({ grid: P.fitRows(state.grid, steps), velocities: P.fitRows(state.velocities, steps),
+               offsets: P.fitRows(state.offsets, steps) });
   state.bars = bars;
   state.seedStep = Math.min(state.seedStep, steps - 1);
 }
@@ -89,55 +114,70 @@ function resize(bars) {
 // ---------------------------------------------------------------------------------------------
 // Drawing
 
+function el(tag, className, attrs) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (attrs) for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
 function buildGrid() {
   const grid = $('grid');
   const steps = numSteps();
   grid.innerHTML = '';
   grid.style.setProperty('--steps', steps);
-  grid.classList.toggle('dense', steps > 64);  // 5 to 8 bars: narrower cells, so they fit a laptop screen
-  view.cells = []; view.heads = []; view.rows = []; view.checks = [];
-  const corner = document.createElement('div');
-  corner.className = 'corner';
-  corner.textContent = 'step';
-  grid.appendChild(corner);
+  grid.classList.toggle('dense', steps > 64);
+  view.cells = []; view.heads = []; view.rowHeads = []; view.checks = [];
+  // Header rows: bar numbers over their 16 steps, then beat numbers within each bar.
+  const barRow = el('div', 'grow', { role: 'row' });
+  barRow.appendChild(el('div', 'corner', { role: 'columnheader' }));
+  for (let b = 0; b < state.bars; b++) {
+    const bar = el('div', 'barhead', { role: 'columnheader' });
+    bar.style.gridColumn = `${2 + b * state.stepsPerBar} / span ${state.stepsPerBar}`;
+    bar.textContent = `Bar ${b + 1}`;
+    barRow.appendChild(bar);
+  }
+  grid.appendChild(barRow);
+  const headRow = el('div', 'grow', { role: 'row' });
+  const corner = el('div', 'corner', { role: 'columnheader' });
+  corner.textContent = 'beat';
+  headRow.appendChild(corner);
   for (let t = 0; t < steps; t++) {
-    const head = document.createElement('div');
-    head.className = 'head' + beatClass(t);
+    const head = el('div', 'head' + beatClass(t), { role: 'columnheader' });
     head.dataset.step = t;
-    head.textContent = t % 16 === 0 ? String(t / 16 + 1) : (t % 4 === 0 ? String((t % 16) / 4 + 1) : '\u00b7');
-    head.title = `bar ${Math.floor(t / 16) + 1}, step ${t % 16 + 1}: click to put the seed marker here`;
-    grid.appendChild(head);
+    head.textContent = t % 4 === 0 ? String((t % 16) / 4 + 1) : '\u00b7';
+    head.title = `bar ${Math.floor(t / 16) + 1}, beat ${Math.floor((t % 16) / 4) + 1}, step ${t % 4 + 1}: `
+      + 'click to put the primer marker here';
+    headRow.appendChild(head);
     view.heads.push(head);
   }
+  grid.appendChild(headRow);
   const labels = (state.model && state.model.voice_labels) || ROW_NAMES;
-  for (let v = 0; v < 9; v++) {
-    const row = document.createElement('label');
-    row.className = 'rowname';
-    row.style.setProperty('--c', ROW_COLOURS[v]);
-    row.title = `${labels[v]}: tick to regenerate this row`;
-    const check = document.createElement('input');
-    check.type = 'checkbox';
-    check.className = 'rowcheck';
+  for (let v = 0; v < P.NUM_VOICES; v++) {
+    const row = el('div', 'grow', { role: 'row' });
+    const rowHead = el('div', 'rowname', { role: 'rowheader' });
+    rowHead.style.setProperty('--c', ROW_COLOURS[v]);
+    const label = el('label', 'rowlabel', { title: `${labels[v]}: tick to regenerate this row` });
+    const check = el('input', 'rowcheck', { type: 'checkbox', 'aria-label': `Regenerate ${ROW_NAMES[v]}` });
     check.dataset.voice = v;
-    const swatch = document.createElement('span');
-    swatch.className = 'swatch';
-    const name = document.createElement('span');
-    name.className = 'name';
+    const swatch = el('span', 'swatch', { 'aria-hidden': 'true' });
+    const name = el('span', 'name');
     name.textContent = ROW_NAMES[v];
-    row.append(check, swatch, name);
-    grid.appendChild(row);
-    view.rows.push(row);
+    label.append(check, swatch, name);
+    rowHead.appendChild(label);
+    row.appendChild(rowHead);
+    view.rowHeads.push(rowHead);
     view.checks.push(check);
     const cellsOfRow = [];
     for (let t = 0; t < steps; t++) {
-      const cell = document.createElement('div');
-      cell.className = 'cell' + beatClass(t);
+      const cell = el('div', 'cell' + beatClass(t), { role: 'gridcell', tabindex: '-1' });
       cell.style.setProperty('--c', ROW_COLOURS[v]);
       cell.dataset.step = t;
       cell.dataset.voice = v;
-      grid.appendChild(cell);
+      row.appendChild(cell);
       cellsOfRow.push(cell);
     }
+    grid.appendChild(row);
     view.cells.push(cellsOfRow);
   }
   $('seed-step').max = String(steps - 1);
@@ -148,38 +188,48 @@ function beatClass(t) {
   return (t % 16 === 0 ? ' bar' : (t % 4 === 0 ? ' beat' : '')) + (Math.floor(t / 4) % 2 ? ' odd-beat' : '');
 }
 
+function cellLabel(t, v) {
+  const where = `${ROW_NAMES[v]}, bar ${Math.floor(t / 16) + 1} beat ${Math.floor((t % 16) / 4) + 1} step ${t % 4 + 1}`;
+  if (!state.grid[t][v]) return `${where}, off`;
+  const off = state.offsets[t][v];
+  const timing = off ? `, ${off > 0 ? 'late' : 'early'} by ${Math.round(Math.abs(off) * 100)}% of a step` : '';
+  return `${where}, on, velocity ${state.velocities[t][v]}${timing}`;
+}
+
 function renderCell(t, v) {
   const cell = view.cells[v][t];
   const on = state.grid[t][v] === 1;
   cell.classList.toggle('on', on);
   cell.classList.toggle('gen', t >= state.seedStep);
-  const vel = on && state.velocities ? state.velocities[t][v] : 0;
-  cell.style.setProperty('--a', vel ? (0.22 + 0.78 * vel / 127).toFixed(3) : '1');
-  const off = on && state.offsets ? state.offsets[t][v] : 0;
-  cell.classList.toggle('timed', on && state.offsets !== null);
+  const vel = on ? state.velocities[t][v] : 0;
+  cell.style.setProperty('--a', on ? (vel / 127).toFixed(3) : '1');
+  const off = on ? state.offsets[t][v] : 0;
+  cell.classList.toggle('timed', on && state.humanized);
   cell.style.setProperty('--off', off.toFixed(3));
-  cell.title = on ? `${ROW_NAMES[v]} at step ${t + 1}` + (vel ? `, velocity ${vel}` : '')
-    + (state.offsets ? `, offset ${(off * 100).toFixed(0)}% of a step` : '') : '';
+  cell.setAttribute('aria-label', cellLabel(t, v));
+  cell.setAttribute('aria-selected', on ? 'true' : 'false');
 }
 
 function renderAll() {
   const steps = numSteps();
-  for (let v = 0; v < 9; v++) for (let t = 0; t < steps; t++) renderCell(t, v);
+  for (let v = 0; v < P.NUM_VOICES; v++) for (let t = 0; t < steps; t++) renderCell(t, v);
   view.heads.forEach((head, t) => {
     head.classList.toggle('gen', t >= state.seedStep);
     head.classList.toggle('seed', t === state.seedStep);
   });
   $('seed-step').value = String(state.seedStep);
-  placeSeedLine();
-  document.body.dataset.hits = String(state.grid.flat().reduce((a, b) => a + b, 0));
+  $('humanize').checked = state.humanizeWanted;
+  placeMarker();
+  document.body.dataset.hits = String(P.countHits(state.grid));
 }
 
-function placeSeedLine() {
+function placeMarker() {
   const head = view.heads[state.seedStep];
   const line = $('seed-line');
   if (!head) return;
   line.style.left = `${head.offsetLeft - 2}px`;
-  line.style.height = `${$('grid').offsetHeight}px`;
+  line.style.top = `${head.offsetTop}px`;
+  line.style.height = `${$('grid').offsetHeight - head.offsetTop}px`;
 }
 
 function setSeedStep(t) {
@@ -191,7 +241,7 @@ function setSeedStep(t) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Mouse: paint cells, move the seed marker
+// Editing: paint cells, move the primer marker
 
 function onPointerDown(event) {
   const target = event.target;
@@ -204,7 +254,7 @@ function onPointerDown(event) {
     paint(t, v, value);
   } else if (target.classList.contains('head')) {
     event.preventDefault();
-    view.settingSeed = true;
+    view.settingMarker = true;
     setSeedStep(Number(target.dataset.step));
   }
 }
@@ -213,24 +263,25 @@ function onPointerOver(event) {
   const target = event.target;
   if (view.painting !== null && target.classList.contains('cell')) {
     paint(Number(target.dataset.step), Number(target.dataset.voice), view.painting);
-  } else if (view.settingSeed && (target.classList.contains('head') || target.classList.contains('cell'))) {
+  } else if (view.settingMarker && (target.classList.contains('head') || target.classList.contains('cell'))) {
     setSeedStep(Number(target.dataset.step));
   }
 }
 
 function paint(t, v, value) {
   if (state.grid[t][v] === value) return;
+  const velocity = value ? P.newHitVelocity(pattern(), v, state.humanized) : 0;
   state.grid[t][v] = value;
-  if (state.velocities) state.velocities[t][v] = 0;
-  if (state.offsets) state.offsets[t][v] = 0;
+  state.velocities[t][v] = velocity;
+  state.offsets[t][v] = 0;
   renderCell(t, v);
-  document.body.dataset.hits = String(state.grid.flat().reduce((a, b) => a + b, 0));
+  document.body.dataset.hits = String(P.countHits(state.grid));
 }
 
-function onPointerUp() { view.painting = null; view.settingSeed = false; }
+function onPointerUp() { view.painting = null; view.settingMarker = false; }
 
 // ---------------------------------------------------------------------------------------------
-// The server
+// The server: one request at a time, each result merged into the pattern as it is when it lands
 
 async function api(path, body) {
   const options = body === undefined ? {} : {
@@ -249,21 +300,37 @@ async function api(path, body) {
   return response;
 }
 
+const jobs = { chain: Promise.resolve(), pending: 0 };
+
+/** Runs `job` after the jobs before it; the page is "busy" while any is queued or running. */
+function enqueue(job) {
+  jobs.pending += 1;
+  renderBusy();
+  const run = jobs.chain.then(job).catch((e) => setStatus(e.message, true)).finally(() => {
+    jobs.pending -= 1;
+    renderBusy();
+  });
+  jobs.chain = run;
+  return run;
+}
+
+function renderBusy() {
+  const busy = jobs.pending > 0;
+  document.body.classList.toggle('busy', busy);
+  document.body.dataset.pending = busy ? '1' : '0';
+  for (const id of ['generate', 'regenerate']) $(id).disabled = busy;
+}
+
 function setStatus(text, isError) {
   const status = $('status');
   status.textContent = text;
   status.classList.toggle('error', Boolean(isError));
 }
 
-function setBusy(busy) {
-  state.busy = busy;
-  document.body.classList.toggle('busy', busy);
-  for (const id of ['generate', 'regenerate']) $(id).disabled = busy;
-}
-
 function qpm() { return Number($('tempo').value); }
 function temperature() { return Number($('temperature').value); }
 function swing() { return Number($('swing').value) / 100; }
+function swingUnit() { return 16; }
 
 function nextSeed() {
   if (!$('lock-seed').checked) $('seed').value = String(randomSeed());
@@ -274,85 +341,126 @@ function nextSeed() {
 
 function randomSeed() { return Math.floor(Math.random() * 2147483647); }
 
-async function run(what, path, extra) {
-  if (state.busy) return;
+function humanizeFields() {
+  return { humanize: true, qpm: qpm() };
+}
+
+/** Merges a result (grid, and velocities/offsets when humanized) sent from `base`; returns a note on it. */
+function land(base, baseBars, grid, velocities, offsets) {
+  const humanizedNow = Boolean(velocities) && state.humanizeWanted;
+  const result = P.resultPattern(base, grid, humanizedNow ? velocities : null, humanizedNow ? offsets : null);
+  pushUndo();
+  const { kept } = P.merge3(pattern(), base, result);
+  if (humanizedNow) state.humanized = true;
+  renderAll();
+  const notes = [];
+  if (kept) notes.push(`kept ${kept} cell${kept > 1 ? 's' : ''} you changed while it ran`);
+  if (baseBars !== state.bars) {
+    notes.push(baseBars < state.bars ? `it filled bars 1-${baseBars}; the bars added meanwhile are as they were`
+      : `cut to the ${state.bars} bar${state.bars > 1 ? 's' : ''} you chose meanwhile`);
+  }
+  if (state.humanizeWanted && !humanizedNow) humanizeLater();
+  return notes;
+}
+
+async function runModel(what, path, extra, check) {
   let seed;
   try { seed = nextSeed(); } catch (e) { setStatus(e.message, true); return; }
-  setBusy(true);
-  setStatus(`${what}\u2026`);
-  const started = performance.now();
-  try {
-    const body = Object.assign({ grid: state.grid, seed_step: state.seedStep,
-                                 temperature: temperature(), seed, qpm: qpm() }, extra);
-    const result = await (await api(path, body)).json();
-    pushUndo();
-    state.grid = result.grid;
-    state.velocities = null;
-    state.offsets = null;
-    let note = '';
-    if ($('humanize').checked) {
-      await humanizeGrid(result.seed);
-      note = ', humanized';
+  await enqueue(async () => {
+    setStatus(`${what}\u2026`);
+    const started = performance.now();
+    const base = copyPattern(), baseBars = state.bars, seedStep = state.seedStep;
+    const body = Object.assign({ grid: base.grid, seed_step: seedStep, temperature: temperature(), seed, qpm: qpm() },
+                               state.humanizeWanted ? humanizeFields() : {}, extra);
+    let result;
+    try {
+      result = await (await api(path, body)).json();
+    } catch (e) {
+      setStatus(`${what} failed: ${e.message}`, true);
+      return;
     }
-    renderAll();
+    const unchanged = check ? check(base, result, seedStep) : null;
+    const notes = land(base, baseBars, result.grid, result.velocities, result.offsets);
     const ms = Math.round(performance.now() - started);
     state.results += 1;
     document.body.dataset.results = String(state.results);
-    setStatus(`${what} done${note}`);
-    $('result').textContent = `seed ${result.seed} \u00b7 log-likelihood ${result.log_likelihood.toFixed(2)}`
-      + ` \u00b7 ${ms} ms`;
-  } catch (e) {
-    setStatus(`${what} failed: ${e.message}`, true);
-  } finally {
-    setBusy(false);
-  }
+    if (unchanged) setStatus(unchanged + (notes.length ? `; ${notes.join('; ')}` : ''));
+    else setStatus(`${what} done${state.humanized ? ', humanized' : ''}${notes.length ? `; ${notes.join('; ')}` : ''}`);
+    $('result').textContent = `seed ${result.seed} \u00b7 ${ms} ms`;
+  });
 }
 
-function generate() { return run('generate', '/api/generate', {}); }
+function generate() { return runModel('generate', '/api/generate', {}); }
 
 function regenerate() {
-  const voices = view.checks.filter((c) => c.checked).map((c) => state.model.voices[Number(c.dataset.voice)]);
-  if (!voices.length) {
+  const ticked = view.checks.filter((c) => c.checked).map((c) => Number(c.dataset.voice));
+  if (!ticked.length) {
     setStatus('tick the rows to regenerate first (the boxes by the row names)', true);
     return undefined;
   }
-  return run(`regenerate ${voices.length} row${voices.length > 1 ? 's' : ''}`, '/api/regenerate', { voices });
+  const voices = ticked.map((v) => state.model.voices[v]);
+  const names = ticked.map((v) => ROW_NAMES[v]).join(', ');
+  const what = `regenerate ${ticked.length} row${ticked.length > 1 ? 's' : ''}`;
+  return runModel(what, '/api/regenerate', { voices }, (base, result, from) => {
+    if (P.differs(base.grid, result.grid, ticked, from)) return null;
+    return `${what}: no change: the model kept the ${names} part${ticked.length > 1 ? 's' : ''} right of the `
+      + 'primer marker as it was (try another seed or a higher temperature)';
+  });
 }
 
-async function humanizeGrid(seed) {
-  const result = await (await api('/api/humanize', { grid: state.grid, qpm: qpm(), seed })).json();
-  state.velocities = result.velocities;
-  state.offsets = result.offsets;
-}
-
-async function onHumanizeSwitch() {
-  if (!$('humanize').checked) {
+/** Humanizes the pattern as it is when the request runs; dropped if the switch or history moved on. */
+function humanizeLater() {
+  const token = state.humanizeToken;
+  let seed;
+  try { seed = nextSeed(); } catch (e) { setStatus(e.message, true); return undefined; }
+  return enqueue(async () => {
+    if (token !== state.humanizeToken || !state.humanizeWanted) return;
+    setStatus('humanizing\u2026');
+    const base = copyPattern();
+    let result;
+    try {
+      result = await (await api('/api/humanize', { grid: base.grid, qpm: qpm(), seed })).json();
+    } catch (e) {
+      if (token === state.humanizeToken) {
+        state.humanizeWanted = state.humanized;
+        renderAll();
+      }
+      setStatus(`humanize failed: ${e.message}`, true);
+      return;
+    }
+    if (token !== state.humanizeToken || !state.humanizeWanted) return;
     pushUndo();
-    state.velocities = null;
-    state.offsets = null;
+    const { kept } = P.merge3(pattern(), base, { grid: base.grid, velocities: result.velocities, offsets: result.offsets });
+    state.humanized = true;
+    renderAll();
+    setStatus('humanized: the fill of each hit shows its velocity, its tick its timing'
+      + (kept ? `; kept ${kept} cell${kept > 1 ? 's' : ''} you changed while it ran` : ''));
+  });
+}
+
+function onHumanizeSwitch() {
+  state.humanizeToken += 1;
+  if (!$('humanize').checked) {
+    state.humanizeWanted = false;
+    if (state.humanized) {
+      pushUndo();
+      state.velocities = P.plainVelocities(state.grid);
+      state.offsets = P.zeroOffsets(state.grid);
+      state.humanized = false;
+    }
     renderAll();
     setStatus('humanize off: every hit at velocity 100, on the grid');
     return;
   }
-  if (state.busy) return;
-  setBusy(true);
-  try {
-    pushUndo();
-    await humanizeGrid(nextSeed());
-    renderAll();
-    setStatus('humanized: shading shows velocity, the tick in each hit its timing');
-  } catch (e) {
-    setStatus(`humanize failed: ${e.message}`, true);
-  } finally {
-    setBusy(false);
-  }
+  state.humanizeWanted = true;
+  renderAll();
+  humanizeLater();
 }
 
 async function downloadMidi() {
   try {
-    const body = { grid: state.grid, qpm: qpm(), swing: swing() };
-    if (state.velocities) body.velocities = state.velocities;
-    if (state.offsets) body.offsets = state.offsets;
+    const body = { grid: state.grid, qpm: qpm(), swing: swing(), swing_unit: swingUnit(),
+                   velocities: state.velocities, offsets: state.offsets };
     const blob = await (await api('/api/midi', body)).blob();
     const url = URL.createObjectURL(blob);
     const link = document.createElement('a');
@@ -370,127 +478,46 @@ async function downloadMidi() {
 
 function clearGrid() {
   pushUndo();
-  state.grid = emptyGrid(numSteps());
-  state.velocities = null;
-  state.offsets = null;
+  state.grid = P.emptyRows(numSteps());
+  state.velocities = P.emptyRows(numSteps());
+  state.offsets = P.emptyRows(numSteps());
+  state.humanized = false;
+  state.humanizeWanted = false;
+  state.humanizeToken += 1;
   renderAll();
   setStatus('cleared');
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sound: synthesised drums on a look-ahead scheduler (Web Audio time, not timers, sets the beat)
+// Playing
 
-const audio = { ctx: null, out: null, noise: null, timer: null, nextTime: 0, step: 0, queue: [],
-                shown: -1 };
+const transport = new Transport({
+  steps: numSteps,
+  stepMs: () => 60000 / qpm() / 4,
+  beforeStep: () => {},
+  hitsAt: (s) => {
+    const row = state.grid[s];
+    const hits = [];
+    if (!row) return hits;
+    const shift = P.swingShift(s, swing(), swingUnit());
+    for (let v = 0; v < P.NUM_VOICES; v++) {
+      if (!row[v]) continue;
+      hits.push({ voice: v, delay: shift + state.offsets[s][v], velocity: state.velocities[s][v] || P.DEFAULT_VELOCITY });
+    }
+    return hits;
+  },
+  cursor: moveCursor,
+});
 
-function ensureAudio() {
-  if (!audio.ctx) {
-    const ctx = new (window.AudioContext || window.webkitAudioContext)();
-    const comp = ctx.createDynamicsCompressor();
-    comp.threshold.value = -12;
-    comp.ratio.value = 4;
-    comp.connect(ctx.destination);
-    const out = ctx.createGain();
-    out.gain.value = 0.8;
-    out.connect(comp);
-    const noise = ctx.createBuffer(1, ctx.sampleRate, ctx.sampleRate);
-    const data = noise.getChannelData(0);
-    for (let i = 0; i < data.length; i++) data[i] = Math.random() * 2 - 1;
-    Object.assign(audio, { ctx, out, noise });
-  }
-  if (audio.ctx.state === 'suspended') audio.ctx.resume();
-  return audio.ctx;
-}
-
-function envelope(t, peak, decay) {
-  const g = audio.ctx.createGain();
-  g.gain.setValueAtTime(0.0001, t);
-  g.gain.exponentialRampToValueAtTime(Math.max(peak, 0.0002), t + 0.003);
-  g.gain.exponentialRampToValueAtTime(0.0001, t + decay);
-  g.connect(audio.out);
-  return g;
-}
-
-function tone(t, type, from, to, drop, decay, level) {
-  const osc = audio.ctx.createOscillator();
-  osc.type = type;
-  osc.frequency.setValueAtTime(from, t);
-  osc.frequency.exponentialRampToValueAtTime(to, t + drop);
-  osc.connect(envelope(t, level, decay));
-  osc.start(t);
-  osc.stop(t + decay + 0.05);
-}
-
-function noise(t, filterType, frequency, q, decay, level) {
-  const src = audio.ctx.createBufferSource();
-  src.buffer = audio.noise;
-  src.loop = true;
-  const filter = audio.ctx.createBiquadFilter();
-  filter.type = filterType;
-  filter.frequency.value = frequency;
-  filter.Q.value = q;
-  src.connect(filter);
-  filter.connect(envelope(t, level, decay));
-  src.start(t, Math.random() * 0.5);
-  src.stop(t + decay + 0.05);
-}
-
-const SYNTHS = [
-  (t, a) => { tone(t, 'sine', 160, 42, 0.11, 0.45, a); tone(t, 'triangle', 900, 120, 0.02, 0.03, 0.25 * a); },
-  (t, a) => { noise(t, 'highpass', 1300, 0.7, 0.2, 0.7 * a); tone(t, 'triangle', 200, 165, 0.08, 0.12, 0.45 * a); },
-  (t, a) => noise(t, 'highpass', 7500, 0.8, 0.05, 0.42 * a),
-  (t, a) => noise(t, 'highpass', 6800, 0.8, 0.38, 0.36 * a),
-  (t, a) => tone(t, 'sine', 115, 72, 0.18, 0.42, 0.85 * a),
-  (t, a) => tone(t, 'sine', 165, 112, 0.16, 0.36, 0.8 * a),
-  (t, a) => tone(t, 'sine', 230, 165, 0.14, 0.3, 0.75 * a),
-  (t, a) => { noise(t, 'bandpass', 5200, 0.5, 1.5, 0.55 * a); noise(t, 'highpass', 9000, 0.7, 0.9, 0.2 * a); },
-  (t, a) => { noise(t, 'bandpass', 8500, 2.5, 0.75, 0.4 * a); tone(t, 'triangle', 2900, 2700, 0.3, 0.4, 0.05 * a); },
-];
-
-function stepSeconds() { return 60 / qpm() / 4; }
-
-function scheduleStep(step, time) {
-  const ctx = audio.ctx;
-  const dur = stepSeconds();
-  const swingShift = step % 2 === 1 ? swing() * dur : 0;
-  const row = state.grid[step];
-  if (!row) return;
-  for (let v = 0; v < 9; v++) {
-    if (!row[v]) continue;
-    const vel = (state.velocities && state.velocities[step][v]) || 100;
-    const off = state.offsets ? state.offsets[step][v] : 0;
-    const at = Math.max(time + swingShift + off * dur, ctx.currentTime);
-    SYNTHS[v](at, Math.pow(vel / 127, 1.5));
-  }
-  audio.queue.push({ step, time });
-}
-
-function tick() {
-  const ctx = audio.ctx;
-  while (audio.nextTime < ctx.currentTime + LOOKAHEAD_S) {
-    audio.step %= numSteps();
-    scheduleStep(audio.step, audio.nextTime);
-    audio.nextTime += stepSeconds();
-    audio.step += 1;
-  }
-}
-
-function drawCursor() {
-  if (!audio.timer) return;
-  const now = audio.ctx.currentTime;
-  let show = audio.shown;
-  while (audio.queue.length && audio.queue[0].time <= now) show = audio.queue.shift().step;
-  if (show !== audio.shown) moveCursor(show);
-  requestAnimationFrame(drawCursor);
-}
+let shownCursor = -1;
 
 function moveCursor(step) {
-  const old = audio.shown;
+  const old = shownCursor;
   if (old >= 0 && old < view.heads.length) {
     view.heads[old].classList.remove('cursor');
     for (const row of view.cells) row[old].classList.remove('cursor');
   }
-  audio.shown = step;
+  shownCursor = step;
   $('grid').dataset.cursor = String(step);
   if (step >= 0 && step < view.heads.length) {
     view.heads[step].classList.add('cursor');
@@ -498,30 +525,18 @@ function moveCursor(step) {
   }
 }
 
-function play() {
-  const ctx = ensureAudio();
-  audio.step = 0;
-  audio.queue = [];
-  audio.nextTime = ctx.currentTime + 0.06;
-  audio.timer = setInterval(tick, TICK_MS);
-  tick();
-  document.body.classList.add('playing');
-  $('play').querySelector('.label').textContent = 'Stop';
-  $('play').querySelector('.icon').innerHTML = '&#9632;';
-  requestAnimationFrame(drawCursor);
+function renderTransport() {
+  const playing = transport.playing;
+  document.body.classList.toggle('playing', playing);
+  $('play').querySelector('.label').textContent = playing ? 'Stop' : 'Play';
+  $('play').querySelector('.icon').textContent = playing ? '\u25A0' : '\u25B6';
+  $('play').setAttribute('aria-pressed', playing ? 'true' : 'false');
 }
 
-function stop() {
-  clearInterval(audio.timer);
-  audio.timer = null;
-  audio.queue = [];
-  moveCursor(-1);
-  document.body.classList.remove('playing');
-  $('play').querySelector('.label').textContent = 'Play';
-  $('play').querySelector('.icon').innerHTML = '&#9654;';
+function togglePlay() {
+  if (transport.playing) transport.stop(); else transport.play();
+  renderTransport();
 }
-
-function togglePlay() { if (audio.timer) stop(); else play(); }
 
 // ---------------------------------------------------------------------------------------------
 // Wiring
@@ -537,12 +552,13 @@ function wire() {
   grid.addEventListener('mousedown', onPointerDown);
   grid.addEventListener('mouseover', onPointerOver);
   window.addEventListener('mouseup', onPointerUp);
-  window.addEventListener('resize', placeSeedLine);
+  window.addEventListener('resize', placeMarker);
   $('generate').addEventListener('click', generate);
   $('regenerate').addEventListener('click', regenerate);
   $('play').addEventListener('click', togglePlay);
   $('midi').addEventListener('click', downloadMidi);
   $('undo').addEventListener('click', undo);
+  $('redo').addEventListener('click', redo);
   $('clear').addEventListener('click', clearGrid);
   $('humanize').addEventListener('change', onHumanizeSwitch);
   $('dice').addEventListener('click', () => { $('seed').value = String(randomSeed()); });
@@ -559,9 +575,13 @@ function wire() {
   document.addEventListener('keydown', (event) => {
     const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(event.target.tagName)
       && event.target.type !== 'checkbox' && event.target.type !== 'range';
-    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === 'z' && !typing) {
+    const key = event.key.toLowerCase();
+    if ((event.ctrlKey || event.metaKey) && key === 'z' && !typing) {
       event.preventDefault();
-      undo();
+      if (event.shiftKey) redo(); else undo();
+    } else if ((event.ctrlKey || event.metaKey) && key === 'y' && !typing) {
+      event.preventDefault();
+      redo();
     } else if (event.key === ' ' && !typing) {
       event.preventDefault();
       if (!event.repeat) togglePlay();
@@ -577,7 +597,7 @@ function wire() {
 
 async function start() {
   wire();
-  $('undo').disabled = true;
+  renderHistory();
   try {
     state.model = await (await api('/api/model')).json();
   } catch (e) {
@@ -589,7 +609,9 @@ async function start() {
   state.stepsPerBar = m.steps_per_bar;
   state.bars = d.bars;
   state.seedStep = d.seed_step;
-  state.grid = starterGrid(numSteps());
+  state.grid = P.starterGrid(numSteps());
+  state.velocities = P.plainVelocities(state.grid);
+  state.offsets = P.zeroOffsets(state.grid);
   const bars = $('bars');
   for (let b = 1; b <= m.max_bars; b++) bars.add(new Option(`${b}`, `${b}`));
   bars.value = String(d.bars);
@@ -600,21 +622,23 @@ async function start() {
   const humanize = $('humanize');
   humanize.disabled = !m.humanizer;
   humanize.closest('.switch').classList.toggle('disabled', !m.humanizer);
-  if (!m.humanizer) humanize.closest('.switch').title = 'no humanizer loaded (drums_rnn_studio --humanize)';
+  if (!m.humanizer) humanize.closest('.switch').title = 'no humanizer loaded (the studio was started without one)';
   const file = m.source.split('/').pop();
   $('model-info').innerHTML = '';
   for (const [k, v] of [['model', m.config], ['file', file], ['humanizer', m.humanizer ? 'on' : 'off']]) {
-    const item = document.createElement('span');
-    item.className = 'chip';
-    item.innerHTML = `<b>${k}</b> `;
-    item.append(document.createTextNode(v));
-    item.title = k === 'file' ? m.source : '';
+    const item = el('span', 'chip');
+    const key = el('b');
+    key.textContent = k;
+    item.append(key, document.createTextNode(` ${v}`));
+    if (k === 'file') item.title = m.source;
     $('model-info').appendChild(item);
   }
   showValues();
   buildGrid();
+  renderTransport();
   document.body.dataset.state = 'ready';
-  setStatus('ready: draw a primer left of the seed marker, then Generate');
+  setStatus('ready: draw a primer left of the primer marker, then Generate');
 }
 
+window.studio = { state, transport };  // for the console and the tests: read, don't rely on it
 start();
