@@ -125,9 +125,13 @@ def browser(tmp_path_factory):
 
 
 def _wait(driver, condition, what, timeout=30):
+  from selenium.common.exceptions import TimeoutException  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
-  return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-      lambda d: condition(d), message=f'timed out waiting for {what}')
+  try:
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition(d))
+  except TimeoutException:
+    status = driver.execute_script("const s = document.getElementById('status'); return s && s.textContent")
+    raise AssertionError(f'timed out waiting for {what} (the status line: {status!r})') from None
 
 
 def test_draw_generate_play_and_download_midi_in_chromium(server, browser, tmp_path):
@@ -451,6 +455,7 @@ def test_the_humanize_switch_always_matches_the_grid(server, browser, gate):
 
 def test_regenerate_that_changes_nothing_says_so(studio, browser):
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
   url, app, _ = studio
   driver = browser
   _open(driver, url)
@@ -469,6 +474,7 @@ def test_regenerate_that_changes_nothing_says_so(studio, browser):
   regenerate = driver.find_element(By.ID, 'regenerate')
   assert 'right of the primer marker' in regenerate.get_attribute('title')
   _lock_seed(driver, unchanged)
+  Select(driver.find_element(By.ID, 'variations')).select_by_value('1')  # one answer, as the probe above
   driver.find_elements(By.CSS_SELECTOR, '.rowcheck')[7].click()
   regenerate.click()
   _wait(driver, lambda d: 'regenerate' in _status(d).lower() and '\u2026' not in _status(d), 'regenerate')

@@ -6,8 +6,8 @@
 //
 // What it plays is asked from its host, step by step, just before the step is due:
 //   host.steps()            steps in the loop;           host.stepMs()        ms per 16th at the tempo;
-//   host.beforeStep(s, n)   s: step in the loop, n: steps played since Start (the host may swap the
-//                           pattern here: it is the seam of the loop);
+//   host.beforeStep(s, n, t) s: step in the loop, n: steps played since Start, t: when it sounds (the
+//                           host may swap the pattern here: it is the seam of the loop);
 //   host.hitsAt(s)          [{voice, delay (steps, swing + timing), velocity}] of the audible hits;
 //   host.cursor(s)          the step now heard (-1: stopped).
 // MIDI out (`transport.midi`): {output, channel (1..16), pitches [9], latencyMs, clock (send clock)}.
@@ -124,7 +124,7 @@ export class Transport {
   scheduleStep(time, stepMs) {
     const steps = this.host.steps();
     this.step %= steps;
-    this.host.beforeStep(this.step, this.count);
+    this.host.beforeStep(this.step, this.count, time);
     const s = this.step % this.host.steps();
     const now = performance.now();
     const midi = this.midi && this.midi.output ? this.midi : null;
