@@ -75,6 +75,42 @@ class Gate:
 GATED = ('/api/generate', '/api/regenerate', '/api/humanize', '/api/continue')
 
 
+# Installed before every page load (DevTools protocol): a Web MIDI that records every message sent, with
+# its timestamp, to two outputs, and an input the test plays messages into; and a CSP violation log.
+FAKE_MIDI = r'''
+(() => {
+  const sent = [];
+  window.__midiSent = sent;
+  const output = (id, name) => ({
+    id, name, manufacturer: 'test', type: 'output', state: 'connected', connection: 'open',
+    send(data, timestamp) {
+      sent.push({ port: id, data: Array.from(data), ts: timestamp === undefined ? performance.now() : timestamp,
+                  at: performance.now() });
+    },
+    clear() {}, open() { return Promise.resolve(this); }, close() { return Promise.resolve(this); },
+  });
+  const outputs = new Map([['out-1', output('out-1', 'Fake DAW In')], ['out-2', output('out-2', 'Fake Synth')]]);
+  const input = { id: 'in-1', name: 'Fake DAW Clock', manufacturer: 'test', type: 'input', state: 'connected',
+                  connection: 'open', onmidimessage: null };
+  const inputs = new Map([['in-1', input]]);
+  window.__midiInject = (data, timeStamp) => {
+    if (input.onmidimessage) input.onmidimessage({ data: Uint8Array.from(data), timeStamp });
+  };
+  // Plays [[time, bytes], ...] into the input, each when its time comes, stamped with that exact time.
+  window.__midiPlay = (events) => {
+    for (const [time, data] of events) {
+      setTimeout(() => window.__midiInject(data, time), Math.max(0, time - performance.now()));
+    }
+  };
+  const access = { inputs, outputs, sysexEnabled: false, onstatechange: null };
+  Object.defineProperty(navigator, 'requestMIDIAccess', { value: () => Promise.resolve(access), configurable: true });
+  window.__cspViolations = [];
+  document.addEventListener('securitypolicyviolation',
+                            (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+})();
+'''
+
+
 @pytest.fixture(scope='module')
 def studio():
   """(url, app, gate): the real server on a free port, its model requests behind a Gate."""
@@ -120,6 +156,7 @@ def browser(tmp_path_factory):
   options.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
   driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
   driver.downloads = downloads
+  driver.execute_cdp_cmd('Page.addScriptToEvaluateOnNewDocument', {'source': FAKE_MIDI})
   yield driver
   driver.quit()
 
@@ -284,7 +321,9 @@ def _idle(driver, what='the page to finish its request'):
 
 
 def _severe(driver):
-  return [e for e in driver.get_log('browser') if e['level'] == 'SEVERE']
+  """Console errors and Content-Security-Policy violations of the page since the last call."""
+  csp = driver.execute_script('return (window.__cspViolations || []).splice(0)')
+  return [e for e in driver.get_log('browser') if e['level'] == 'SEVERE'] + csp
 
 
 def _lock_seed(driver, value):
@@ -481,3 +520,289 @@ def test_regenerate_that_changes_nothing_says_so(studio, browser):
   status = _status(driver)
   assert 'no change' in status and 'right of the primer marker' in status and 'done' not in status, status
   assert not _severe(driver)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where producers work (issue 19): MIDI out and in, endless play, clips, files, variations, feel, the grid.
+
+
+def _set(driver, element_id, value, event='input'):
+  """Sets a control's value as a user would (its input or change event fires)."""
+  driver.execute_script(
+      'const e = document.getElementById(arguments[0]); e.value = arguments[1];'
+      'e.dispatchEvent(new Event(arguments[2], {bubbles: true}));', element_id, str(value), event)
+
+
+def _clear_grid(driver):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  driver.find_element(By.ID, 'clear').click()
+  assert not _hits(driver)
+
+
+def _page_pattern(driver):
+  return driver.execute_script('const s = window.studio.state;'
+                               'return {grid: s.grid, velocities: s.velocities, offsets: s.offsets, bars: s.bars}')
+
+
+def _enable_midi(driver, output='Fake DAW In'):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  button = driver.find_element(By.ID, 'midi-enable')
+  if button.is_displayed():
+    button.click()
+  _wait(driver, lambda d: d.find_element(By.ID, 'midi-out').is_enabled(), 'the MIDI ports')
+  if output:
+    Select(driver.find_element(By.ID, 'midi-out')).select_by_visible_text(output)
+
+
+def _sent(driver, clear=False):
+  """The messages the fake MIDI output 'Fake DAW In' got: [(timestamp ms, bytes)] in the order sent."""
+  messages = driver.execute_script('return window.__midiSent' + ('.splice(0)' if clear else ''))
+  return [(m['ts'], tuple(m['data'])) for m in messages if m['port'] == 'out-1']
+
+
+def _play_for(driver, seconds):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  driver.find_element(By.ID, 'play').click()
+  time.sleep(seconds)
+  driver.find_element(By.ID, 'play').click()
+  time.sleep(0.25)  # the last note-offs and all-notes-off
+
+
+def _check_notes(notes, expected, step_ms, what, tolerance=1.0):
+  """Every note-on is an expected (step, pitch, velocity, delay in steps) of some loop, at its time.
+
+  The loop's start T0 is taken from the first note (an expected note at that step); returns the loops seen.
+  """
+  assert notes, f'no notes ({what})'
+  first_ts, first = notes[0]
+  candidates = [e for e in expected if e[1] == first[1]]
+  assert candidates, (what, first)
+  loop_ms = step_ms * LOOP_STEPS[0]
+  start = None
+  for cand in candidates:
+    t0 = first_ts - (cand[0] + cand[3]) * step_ms
+    if all(any(abs(ts - (t0 + k * loop_ms + (e[0] + e[3]) * step_ms)) < tolerance and e[1] == data[1]
+               and e[2] == data[2] for e in expected for k in range(0, 8)) for ts, data in notes):
+      start = t0
+      break
+  assert start is not None, (what, [(round(ts - first_ts, 2), data) for ts, data in notes][:20], expected)
+  loops = {round((ts - start) // loop_ms) for ts, _ in notes}
+  return loops
+
+
+LOOP_STEPS = [16]
+
+
+def test_web_midi_out_notes_velocities_timing_swing_mute_map_and_all_notes_off(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  driver = browser
+  _open(driver, server)
+  _enable_midi(driver)
+  assert driver.find_element(By.ID, 'midi-channel').get_attribute('value') == '10'
+  Select(driver.find_element(By.ID, 'bars')).select_by_value('1')
+  _set(driver, 'tempo', 240)
+  _clear_grid(driver)
+  drawn = [(0, 0), (4, 1), (8, 0), (12, 1), (2, 2), (3, 2), (10, 2), (15, 8)]
+  for step, voice in drawn:
+    _cell(driver, step, voice).click()
+  # The snare on step 4 louder by the wheel (+4 a notch), the ride quieter by the keyboard (-8).
+  driver.execute_script("arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -100, bubbles: true, cancelable: true}))",
+                        _cell(driver, 4, 1))
+  _cell(driver, 15, 8).click()
+  _cell(driver, 15, 8).click()  # off and on again: focused, velocity 100
+  from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+  _cell(driver, 15, 8).send_keys('-')
+  assert _velocity_of(driver, 4, 1) == 104 and _velocity_of(driver, 15, 8) == 92
+  _set(driver, 'swing', 20)
+  _set(driver, 'midi-latency', 15, 'change')
+  gm = [36, 38, 42, 46, 45, 48, 50, 49, 51]
+  step_ms = 60000 / 240 / 4
+
+  def expected(pitches, swing=0.2, unit=16, offsets=None, velocities=None):
+    rows = []
+    for step, voice in drawn:
+      delay = (swing if unit == 16 and step % 2 else 0) if unit == 16 else (
+          {0: 0, 1: swing, 2: 2 * swing, 3: swing}[step % 4])
+      if offsets is not None:
+        delay += offsets[step][voice]
+      velocity = velocities[step][voice] if velocities is not None else {(4, 1): 104, (15, 8): 92}.get((step, voice), 100)
+      rows.append((step, pitches[voice], velocity, delay))
+    return rows
+
+  _sent(driver, clear=True)
+  _play_for(driver, 1.5)
+  sent = _sent(driver, clear=True)
+  notes = [(ts - 15, d) for ts, d in sent if d[0] == 0x99 and d[2] > 0]
+  loops = _check_notes(notes, expected(gm), step_ms, 'GM, swing 20% on 16ths, latency 15 ms')
+  assert len(loops) >= 1 and len(notes) >= len(drawn)
+  offs = [d for _, d in sent if d[0] == 0x89]
+  assert len(offs) == len(notes) and {d[1] for d in offs} == {d[1] for _, d in notes}
+  last_note = max(ts for ts, d in sent if d[0] in (0x99, 0x89))
+  all_off = [ts for ts, d in sent if d == (0xB9, 123, 0)]
+  assert all_off and all_off[0] >= last_note, 'all-notes-off after the last scheduled note'
+  assert not [d for _, d in sent if d[0] == 0xF8], 'no clock unless asked for'
+
+  # Humanized timing and velocities, swing on 8ths, a drum rack's pads on channel 1, the kick muted.
+  driver.find_element(By.CSS_SELECTOR, '.switch .slider').click()
+  _wait(driver, lambda d: 'humanized' in _status(d), 'humanize')
+  Select(driver.find_element(By.ID, 'swing-unit')).select_by_value('8')
+  Select(driver.find_element(By.ID, 'midi-map')).select_by_value('rack')
+  Select(driver.find_element(By.ID, 'midi-channel')).select_by_value('1')
+  driver.find_element(By.CSS_SELECTOR, '.tog.mute[data-voice="0"]').click()
+  page = _page_pattern(driver)
+  rack = [36, 37, 38, 39, 40, 41, 42, 43, 44]
+  _play_for(driver, 1.5)
+  sent = _sent(driver, clear=True)
+  notes = [(ts - 15, d) for ts, d in sent if d[0] == 0x90 and d[2] > 0]
+  assert notes and not [d for _, d in notes if d[1] == rack[0]], 'the muted kick is not sent'
+  drawn_unmuted = [(s, v) for s, v in drawn if v != 0]
+  drawn[:] = drawn_unmuted
+  _check_notes(notes, expected(rack, unit=8, offsets=page['offsets'], velocities=page['velocities']), step_ms,
+               'humanized, 8th swing, drum rack, channel 1', tolerance=1.0)
+  assert [ts for ts, d in sent if d == (0xB0, 123, 0)]
+  # Solo the snare: only snares.
+  driver.find_element(By.CSS_SELECTOR, '.tog.solo[data-voice="1"]').click()
+  _play_for(driver, 0.8)
+  assert {d[1] for _, d in _sent(driver, clear=True) if d[0] == 0x90 and d[2] > 0} == {rack[1]}
+  # The port, the channel and the map are remembered over a reload.
+  driver.refresh()
+  _wait(driver, lambda d: d.find_element(By.ID, 'midi-out').is_enabled(), 'the MIDI ports after a reload')
+  assert Select(driver.find_element(By.ID, 'midi-out')).first_selected_option.text == 'Fake DAW In'
+  assert driver.find_element(By.ID, 'midi-channel').get_attribute('value') == '1'
+  assert driver.find_element(By.ID, 'midi-map').get_attribute('value') == 'rack'
+  assert not _severe(driver)
+
+
+def test_midi_clock_out_at_24_ppqn_with_start_and_stop(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  driver = browser
+  _open(driver, server)
+  _enable_midi(driver)
+  Select(driver.find_element(By.ID, 'bars')).select_by_value('1')
+  _set(driver, 'tempo', 100)
+  driver.find_element(By.ID, 'clock-out').click()
+  _sent(driver, clear=True)
+  _play_for(driver, 1.6)
+  sent = _sent(driver)
+  kinds = [d for _, d in sent if d[0] >= 0xF0]
+  clocks = [ts for ts, d in sent if d == (0xF8,)]
+  assert kinds[0] == (0xF2, 0, 0) and kinds[1] == (0xFA,) and kinds[-1] == (0xFC,), kinds[:3] + kinds[-2:]
+  start = [ts for ts, d in sent if d == (0xFA,)][0]
+  assert start < clocks[0] and len(clocks) >= 24 * 2
+  period = 60000 / 100 / 24  # 25 ms
+  gaps = [b - a for a, b in zip(clocks, clocks[1:])]
+  assert max(abs(g - period) for g in gaps) < 0.01, (min(gaps), max(gaps))
+  # Notes fall on every 6th clock (a 16th), the starter's kick on the first.
+  notes = sorted(ts for ts, d in sent if d[0] == 0x99 and d[2] > 0)
+  for ts in notes:
+    k = (ts - clocks[0]) / period
+    assert abs(k - round(k)) < 0.001 and round(k) % 6 == 0, k
+  assert notes[0] == clocks[0]
+  stop = [ts for ts, d in sent if d == (0xFC,)][0]
+  assert stop > clocks[-1] and [ts for ts, d in sent if d == (0xB9, 123, 0) and ts >= stop]
+  assert not _severe(driver)
+
+
+def test_following_an_incoming_clock_at_100_bpm(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  driver = browser
+  _open(driver, server)
+  _enable_midi(driver)
+  Select(driver.find_element(By.ID, 'bars')).select_by_value('1')
+  Select(driver.find_element(By.ID, 'midi-in')).select_by_visible_text('Fake DAW Clock')
+  driver.find_element(By.ID, 'follow-clock').click()
+  _wait(driver, lambda d: not d.find_element(By.ID, 'play').is_enabled(), 'Play to be handed to the clock')
+  hits = _hits(driver)
+  period = 60000 / 100 / 24
+  step_ms = 6 * period
+  # Start, 3 s of clock at 100 BPM (12.5 steps of 150 ms), Stop.
+  _sent(driver, clear=True)
+  t0 = driver.execute_script('return performance.now()') + 300
+  events = [[t0 - 10, [0xF2, 0, 0]], [t0 - 5, [0xFA]]] + [[t0 + k * period, [0xF8]] for k in range(120)]
+  events.append([t0 + 120 * period - 2, [0xFC]])
+  driver.execute_script('window.__midiPlay(arguments[0])', events)
+  _wait(driver, lambda d: 'playing' in (d.find_element(By.TAG_NAME, 'body').get_attribute('class') or ''),
+        'the clock to start the studio', timeout=10)
+  time.sleep(3.4)
+  assert 'playing' not in (driver.find_element(By.TAG_NAME, 'body').get_attribute('class') or '')
+  bpm = float(driver.find_element(By.TAG_NAME, 'body').get_attribute('data-clock-bpm'))
+  assert abs(bpm - 100) < 0.2 and 'clock' in driver.find_element(By.ID, 'tempo-value').text
+  sent = _sent(driver, clear=True)
+  notes = [(ts, d) for ts, d in sent if d[0] == 0x99 and d[2] > 0]
+  pitches = [36, 38, 42, 46, 45, 48, 50, 49, 51]
+  expected = {}
+  for step in range(21):
+    for s, v in hits:
+      if s == step % 16:
+        expected.setdefault(round(t0 + step * step_ms, 3), set()).add(pitches[v])
+  got = {}
+  for ts, d in notes:
+    got.setdefault(round(ts, 3), set()).add(d[1])
+  last = t0 + 120 * period
+  assert {t: p for t, p in expected.items() if t < last - step_ms} == {t: p for t, p in got.items() if t < last - step_ms}
+  assert [ts for ts, d in sent if d == (0xB9, 123, 0)], 'all-notes-off when the clock stops'
+  # Song position 4 (16ths), Continue: the next notes are step 4's, on the first clock.
+  t1 = driver.execute_script('return performance.now()') + 200
+  events = [[t1 - 10, [0xF2, 4, 0]], [t1 - 5, [0xFB]]] + [[t1 + k * period, [0xF8]] for k in range(30)]
+  events.append([t1 + 30 * period, [0xFC]])
+  driver.execute_script('window.__midiPlay(arguments[0])', events)
+  time.sleep(1.2)
+  notes = sorted((ts, d[1]) for ts, d in _sent(driver, clear=True) if d[0] == 0x99 and d[2] > 0)
+  first = {p for ts, p in notes if abs(ts - t1) < 0.01}
+  assert first == {pitches[v] for s, v in hits if s == 4}, notes[:4]
+  driver.find_element(By.ID, 'follow-clock').click()
+  assert driver.find_element(By.ID, 'play').is_enabled()
+  assert not _severe(driver)
+
+
+def test_endless_play_continues_over_three_loops_without_a_gap_keeping_a_locked_row(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  driver = browser
+  _open(driver, server)
+  _enable_midi(driver)
+  Select(driver.find_element(By.ID, 'bars')).select_by_value('1')
+  _set(driver, 'tempo', 200)
+  driver.find_element(By.ID, 'clock-out').click()
+  driver.find_element(By.CSS_SELECTOR, '.tog.lockrow[data-voice="0"]').click()  # the kick kept
+  driver.find_element(By.CSS_SELECTOR, '.toggle .slider').click()  # Endless on
+  _sent(driver, clear=True)
+  driver.find_element(By.ID, 'play').click()
+  _wait(driver, lambda d: d.execute_script('return window.studio.endless.passes.length') >= 4,
+        'three seams of endless play', timeout=20)
+  driver.find_element(By.ID, 'play').click()
+  time.sleep(0.3)
+  endless = driver.execute_script('return {passes: window.studio.endless.passes, late: window.studio.endless.late}')
+  passes = endless['passes']
+  assert endless['late'] == 0
+  step_ms = 60000 / 200 / 4
+  sent = _sent(driver, clear=True)
+  clocks = [ts for ts, d in sent if d == (0xF8,)]
+  gaps = [b - a for a, b in zip(clocks, clocks[1:])]
+  assert max(abs(g - step_ms / 6) for g in gaps) < 0.01, 'the clock ran on without a gap over the seams'
+  start = clocks[0]
+  kicks = [[row[0] for row in p['grid']] for p in passes]
+  assert all(k == kicks[0] for k in kicks), 'the locked kick row is kept in every pass'
+  others = {json_of([row[1:] for row in p['grid']]) for p in passes}
+  assert len(others) >= 3, 'the other rows continue: new bars each pass'
+  pitches = [36, 38, 42, 46, 45, 48, 50, 49, 51]
+  notes = sorted((ts, d[1]) for ts, d in sent if d[0] == 0x99 and d[2] > 0)
+  assert [p['count'] for p in passes[:4]] == [0, 16, 32, 48]  # each pass right after the one before
+  for i, p in enumerate(passes):
+    begin = start + p['count'] * step_ms
+    last = i + 1 == len(passes)  # stopped during it: the steps it played
+    end = notes[-1][0] + 0.5 if last else start + passes[i + 1]['count'] * step_ms
+    got = sorted((round((ts - begin) / step_ms, 3), pitch) for ts, pitch in notes if begin - 0.01 <= ts < end - 0.01)
+    want = sorted((float(t), pitches[v]) for t, row in enumerate(p['grid']) for v in range(9)
+                  if row[v] and begin + t * step_ms < end - 0.01)
+    assert got == want and (got or last), (i, got, want)
+  assert not _severe(driver)
+
+
+def json_of(value):
+  import json  # pylint: disable=import-outside-toplevel
+  return json.dumps(value)

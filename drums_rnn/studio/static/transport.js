@@ -84,8 +84,9 @@ export class Transport {
     this.nextTime = performance.now() + 60;
     this.horizon = this.nextTime;
     if (this.midi && this.midi.clock && this.midi.output) {
-      this.send([0xF2, 0, 0], this.nextTime - 1);  // song position 0
-      this.send([0xFA], this.nextTime - 0.5);      // Start, then the first clock on the downbeat
+      const at = this.nextTime + this.midi.latencyMs;
+      this.send([0xF2, 0, 0], at - 1);  // song position 0
+      this.send([0xFA], at - 0.5);      // Start, then the first clock on the downbeat
     }
     this.startTicker();
     this.tick();
@@ -99,7 +100,9 @@ export class Transport {
     const midi = this.midi;
     const end = Math.max(performance.now(), this.flushAll());
     if (midi && midi.output) {
-      if (midi.clock && !this.following) this.send([0xFC], end + 0.5);  // Stop
+      if (midi.clock && !this.following) {
+        try { midi.output.send([0xFC], end + 0.5); } catch (e) { /* a port that went away */ }  // Stop
+      }
       this.allNotesOff(end + 1);
     }
     this.cursorQueue = [];
@@ -126,12 +129,11 @@ export class Transport {
     this.step %= steps;
     this.host.beforeStep(this.step, this.count, time);
     const s = this.step % this.host.steps();
-    const now = performance.now();
     const midi = this.midi && this.midi.output ? this.midi : null;
     for (const h of this.host.hitsAt(s)) {
       const at = time + h.delay * stepMs;
       if (this.sound && this.audioOffset !== null) hit(h.voice, at / 1000 + this.audioOffset, h.velocity);
-      if (midi) this.noteOn(midi, h.voice, Math.max(at + midi.latencyMs, now), h.velocity, stepMs);
+      if (midi) this.noteOn(midi, h.voice, at + midi.latencyMs, h.velocity, stepMs);  // a past time: sent at once
     }
     if (midi && midi.clock && !this.following) {
       for (let k = 0; k < CLOCKS_PER_STEP; k++) this.send([0xF8], time + (k * stepMs) / CLOCKS_PER_STEP + midi.latencyMs);
