@@ -806,3 +806,355 @@ def test_endless_play_continues_over_three_loops_without_a_gap_keeping_a_locked_
 def json_of(value):
   import json  # pylint: disable=import-outside-toplevel
   return json.dumps(value)
+
+
+def _clip_file(path):
+  """A 3-bar drum clip at 96 BPM on MIDI channel 1 (as DAWs export), one note off the drum map, one late."""
+  import mido  # pylint: disable=import-outside-toplevel
+  ppq = 96
+  step = ppq // 4
+  events = []  # (tick, pitch, velocity)
+  for bar in range(3):
+    for beat in range(4):
+      t = (bar * 16 + beat * 4) * step
+      events.append((t, 36 if beat % 2 == 0 else 38, 90 + beat))
+      events.append((t + 2 * step, 42, 60))
+  events.append((5 * step + step // 4, 49, 77))   # a crash a quarter step late on step 5
+  events.append((7 * step, 20, 80))               # pitch 20: no drum row
+  track = mido.MidiTrack()
+  track.append(mido.MetaMessage('set_tempo', tempo=mido.bpm2tempo(96), time=0))
+  messages = []
+  for tick, pitch, velocity in events:
+    messages.append((tick, mido.Message('note_on', channel=0, note=pitch, velocity=velocity)))
+    messages.append((tick + step // 2, mido.Message('note_off', channel=0, note=pitch, velocity=0)))
+  messages.sort(key=lambda m: m[0])
+  now = 0
+  for tick, message in messages:
+    track.append(message.copy(time=tick - now))
+    now = tick
+  track.append(mido.MetaMessage('end_of_track', time=48 * step - now))
+  mido.MidiFile(type=0, ticks_per_beat=ppq, tracks=[track]).save(str(path))
+  expected = {(t // step, {36: 0, 38: 1, 42: 2, 49: 7}[p]) for t, p, _ in events if p != 20}
+  return expected
+
+
+def _blob_bytes(driver, expression):
+  """The bytes of a Blob the page holds (read in the page, sent back as base64)."""
+  import base64  # pylint: disable=import-outside-toplevel
+  text = driver.execute_async_script(
+      'const done = arguments[arguments.length - 1];'
+      f'({expression}).arrayBuffer().then((b) => {{ const u = new Uint8Array(b); let s = "";'
+      'for (const x of u) s += String.fromCharCode(x); done(btoa(s)); });')
+  return base64.b64decode(text)
+
+
+def test_clips_in_and_out_files_reload_and_share_link(server, browser, tmp_path):
+  import base64  # pylint: disable=import-outside-toplevel
+  import json  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  driver = browser
+  _open(driver, server)
+  # A MIDI clip in through Open...: 3 bars, 96 BPM, its drum notes on their rows, the late crash kept late.
+  clip_path = tmp_path / 'groove.mid'
+  expected = _clip_file(clip_path)
+  driver.find_element(By.ID, 'open-file').send_keys(str(clip_path))
+  _wait(driver, lambda d: 'groove.mid' in _status(d), 'the clip to load')
+  status = _status(driver)
+  assert '3 bars at 96 BPM' in status and '1 on no drum row left out' in status, status
+  assert _hits(driver) == expected
+  page = _page_pattern(driver)
+  assert page['bars'] == 3 and driver.find_element(By.ID, 'tempo').get_attribute('value') == '96'
+  assert abs(page['offsets'][5][7] - 0.25) < 0.01 and page['velocities'][5][7] == 77
+  assert page['velocities'][4][1] == 91
+  # ... and by dropping it on the page.
+  _clear_grid(driver)
+  data = base64.b64encode(clip_path.read_bytes()).decode()
+  driver.execute_script(
+      'const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));'
+      'const dt = new DataTransfer(); dt.items.add(new File([bytes], "dropped.mid", {type: "audio/midi"}));'
+      "document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+      data)
+  _wait(driver, lambda d: 'dropped.mid' in _status(d), 'the dropped clip to load')
+  assert _hits(driver) == expected
+  # Dragged out: the drag carries the prepared clip, exactly 3 bars long; Download gives the same bytes.
+  _wait(driver, lambda d: 'stale' not in d.find_element(By.ID, 'clip-drag').get_attribute('class'), 'the clip')
+  time.sleep(0.3)
+  _wait(driver, lambda d: 'stale' not in d.find_element(By.ID, 'clip-drag').get_attribute('class'), 'the clip')
+  url = driver.execute_script(
+      "const dt = new DataTransfer(); const e = new DragEvent('dragstart', {dataTransfer: dt, bubbles: true, cancelable: true});"
+      "document.getElementById('clip-drag').dispatchEvent(e); return e.defaultPrevented ? null : dt.getData('DownloadURL');")
+  assert url == 'audio/midi:drums_rnn_studio.mid:' + driver.execute_script('return window.studio.clip.url')
+  dragged = _blob_bytes(driver, 'window.studio.clip.blob')
+  length, notes, tempo = _midi_length_and_notes(dragged)
+  assert length == 48 and abs(tempo - 96) < 0.01
+  assert {(round(n[0]), [36, 38, 42, 46, 45, 48, 50, 49, 51].index(n[1])) for n in notes} == expected
+  assert _download_midi(driver) == dragged
+  # Save, Clear, Open the saved file: the same pattern, velocities and timing included.
+  before = _page_pattern(driver)
+  for old in driver.downloads.iterdir():
+    old.unlink()
+  driver.find_element(By.ID, 'save').click()
+  saved = driver.downloads / 'drums_rnn_studio.drums.json'
+  _wait(driver, lambda d: saved.is_file() and saved.stat().st_size > 0, 'the saved pattern')
+  time.sleep(0.1)
+  assert json.loads(saved.read_text())['grid'] == before['grid']
+  _clear_grid(driver)
+  driver.find_element(By.ID, 'open-file').send_keys(str(saved))
+  _wait(driver, lambda d: 'opened drums_rnn_studio.drums.json' in _status(d), 'the saved pattern to open')
+  assert _page_pattern(driver) == before
+  # A broken file is refused with its reason, the pattern untouched.
+  broken = tmp_path / 'broken.drums.json'
+  broken.write_text(json.dumps(dict(json.loads(saved.read_text()), bars=2)))
+  driver.find_element(By.ID, 'open-file').send_keys(str(broken))
+  _wait(driver, lambda d: 'broken.drums.json' in _status(d), 'the broken file')
+  assert '"grid" must have 32 steps' in _status(driver) and _page_pattern(driver) == before
+  # A reload keeps the pattern and the tempo.
+  time.sleep(0.4)
+  driver.refresh()
+  _wait(driver, lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-state') == 'ready', 'the reload')
+  assert _page_pattern(driver) == before and 'from last time' in _status(driver)
+  assert driver.find_element(By.ID, 'tempo').get_attribute('value') == '96'
+  # The share link holds the pattern: opened on a cleared page it brings it back.
+  driver.find_element(By.ID, 'share').click()
+  link = driver.find_element(By.ID, 'share-url').get_attribute('value')
+  assert link.startswith(server) and '#p=' in link and len(link) < 2000
+  _clear_grid(driver)
+  time.sleep(0.4)
+  driver.get(link)  # in the same tab: only the #fragment changes
+  _wait(driver, lambda d: 'shared pattern' in _status(d), 'the link in the same tab')
+  assert _page_pattern(driver)['grid'] == before['grid']
+  _clear_grid(driver)
+  time.sleep(0.4)
+  driver.get('about:blank')
+  driver.get(link)  # a fresh load
+  _wait(driver, lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-state') == 'ready', 'the link')
+  shared = _page_pattern(driver)
+  assert shared['grid'] == before['grid'] and shared['velocities'] == before['velocities']
+  assert all(abs(a - b) < 0.005 for ra, rb in zip(shared['offsets'], before['offsets']) for a, b in zip(ra, rb))
+  assert 'shared pattern' in _status(driver) and '#' not in driver.current_url
+  assert not _severe(driver)
+
+
+def test_variations_strip_undo_and_redo(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.action_chains import ActionChains  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+  driver = browser
+  body = _open(driver, server)
+  _lock_seed(driver, 12)
+  assert driver.find_element(By.ID, 'variations').get_attribute('value') == '4'
+  driver.find_element(By.ID, 'generate').click()
+  _wait(driver, lambda d: body.get_attribute('data-results') == '1', 'the variations')
+  buttons = driver.find_elements(By.CSS_SELECTOR, '#strip .variation')
+  assert len(buttons) == 4 and buttons[0].get_attribute('aria-pressed') == 'true'
+  items = driver.execute_script('return window.studio.strip.items.map((i) => i.pattern.grid)')
+  assert len({json_of(g) for g in items}) == 4 and all(g[:16] == items[0][:16] for g in items)
+  assert _page_pattern(driver)['grid'] == items[0]
+  buttons[2].click()
+  assert _page_pattern(driver)['grid'] == items[2] and buttons[2].get_attribute('aria-pressed') == 'true'
+  driver.find_element(By.ID, 'undo').click()
+  assert _page_pattern(driver)['grid'] == items[0]
+  driver.find_element(By.ID, 'redo').click()
+  assert _page_pattern(driver)['grid'] == items[2]
+  ActionChains(driver).key_down(Keys.CONTROL).send_keys('z').key_up(Keys.CONTROL).perform()
+  assert _page_pattern(driver)['grid'] == items[0]
+  ActionChains(driver).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys('z').key_up(Keys.SHIFT) \
+      .key_up(Keys.CONTROL).perform()
+  assert _page_pattern(driver)['grid'] == items[2]
+  assert not driver.find_element(By.ID, 'redo').is_enabled()
+  assert not _severe(driver)
+
+
+def test_humanize_amount_feel_centre_and_velocity_by_hand(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.action_chains import ActionChains  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+  driver = browser
+  _open(driver, server)
+  _lock_seed(driver, 5)
+  _set(driver, 'strength', 0)
+  driver.find_element(By.CSS_SELECTOR, '.switch .slider').click()
+  _wait(driver, lambda d: 'humanized' in _status(d), 'humanize')
+  page = _page_pattern(driver)
+  on = [(t, v) for t in range(32) for v in range(9) if page['grid'][t][v]]
+  assert {page['velocities'][t][v] for t, v in on} == {70} and not any(page['offsets'][t][v] for t, v in on)
+  # Amount 100% (the switch is on: the grid is humanized again), then kept centred on the grid.
+  _set(driver, 'strength', 100)
+  _wait(driver, lambda d: len({_page_pattern(d)['velocities'][t][v] for t, v in on}) > 3, 'humanize at 100%')
+  _idle(driver)
+  offsets = [_page_pattern(driver)['offsets'][t][v] for t, v in on]
+  driver.find_element(By.ID, 'centre').click()
+  _wait(driver, lambda d: [_page_pattern(d)['offsets'][t][v] for t, v in on] != offsets, 'centred timing')
+  _idle(driver)
+  centred = [_page_pattern(driver)['offsets'][t][v] for t, v in on]
+  assert abs(sum(centred) / len(centred)) < 0.005 and abs(sum(offsets) / len(offsets)) > abs(sum(centred) / len(centred))
+  # One hit's velocity: the wheel (+4), Shift-drag up by 10 px, the keyboard (+8, then Enter takes it away).
+  t, v = on[0]
+  cell = _cell(driver, t, v)
+  start = _velocity_of(driver, t, v)
+  driver.execute_script("arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -100, bubbles: true, cancelable: true}))", cell)
+  assert _velocity_of(driver, t, v) == min(127, start + 4)
+  ActionChains(driver).move_to_element(cell).key_down(Keys.SHIFT).click_and_hold().move_by_offset(0, -10) \
+      .release().key_up(Keys.SHIFT).perform()
+  assert _velocity_of(driver, t, v) == min(127, start + 14)
+  assert page['grid'][t][v] == _page_pattern(driver)['grid'][t][v] == 1  # a velocity drag never toggles
+  cell.send_keys('+')
+  assert _velocity_of(driver, t, v) == min(127, start + 22)
+  cell.send_keys(Keys.ENTER)
+  assert (t, v) not in _hits(driver)
+  assert driver.find_element(By.ID, 'humanize').is_selected()
+  assert not _severe(driver)
+
+
+def test_the_grid_at_1400_and_800_px(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  driver = browser
+  try:
+    driver.set_window_size(1400, 900)
+    _open(driver, server)
+    Select(driver.find_element(By.ID, 'bars')).select_by_value('8')
+    geometry = driver.execute_script("""
+      const wrap = document.getElementById('grid-wrap');
+      const widths = [...document.querySelectorAll('.cell[data-voice="0"]')].map((c) => c.getBoundingClientRect().width);
+      const names = [...document.querySelectorAll('.rowname .name')];
+      return {min: Math.min(...widths), max: Math.max(...widths), n: widths.length,
+              scroll: wrap.scrollWidth - wrap.clientWidth, page: document.documentElement.scrollWidth,
+              cut: names.filter((n) => n.scrollWidth > n.clientWidth + 0.5).map((n) => n.textContent),
+              bars: [...document.querySelectorAll('.barname')].map((b) => b.textContent),
+              beats: [...document.querySelectorAll('.head')].slice(0, 16).map((h) => h.textContent)};""")
+    assert geometry['n'] == 128 and geometry['max'] - geometry['min'] < 0.6 and geometry['min'] >= 7, geometry
+    assert geometry['scroll'] <= 1 and geometry['page'] <= 1400 and not geometry['cut'], geometry
+    assert geometry['bars'] == [f'Bar {b}' for b in range(1, 9)]
+    assert geometry['beats'] == ['1', '\u00b7', '\u00b7', '\u00b7', '2', '\u00b7', '\u00b7', '\u00b7', '3',
+                                 '\u00b7', '\u00b7', '\u00b7', '4', '\u00b7', '\u00b7', '\u00b7']
+    # 800 px: the page does not scroll sideways, the grid does, under row names that stay; dark scrollbar.
+    driver.set_window_size(800, 900)
+    time.sleep(0.3)
+    narrow = driver.execute_script("""
+      const wrap = document.getElementById('grid-wrap');
+      wrap.scrollLeft = wrap.scrollWidth;
+      const name = document.querySelector('.rowname');
+      const r = name.getBoundingClientRect(), w = wrap.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      return {page: document.documentElement.scrollWidth, inner: window.innerWidth,
+              scrolls: wrap.scrollWidth > wrap.clientWidth, scrolled: wrap.scrollLeft,
+              nameLeft: r.left - w.left, nameShown: name.contains(hit),
+              scrollbar: getComputedStyle(wrap).scrollbarColor,
+              controlsRight: Math.max(...[...document.querySelectorAll('.panel button, .panel select, .panel input')]
+                .filter((e) => e.offsetParent).map((e) => e.getBoundingClientRect().right))};""")
+    assert narrow['page'] <= narrow['inner'] and narrow['scrolls'] and narrow['scrolled'] > 0, narrow
+    assert abs(narrow['nameLeft']) < 1 and narrow['nameShown'], narrow
+    assert narrow['scrollbar'] not in ('auto', '') and narrow['controlsRight'] <= narrow['inner'], narrow
+    last = _cell(driver, 127, 1)
+    last.click()  # the last bar, scrolled to, is usable
+    assert (127, 1) in _hits(driver)
+  finally:
+    driver.set_window_size(1400, 900)
+  assert not _severe(driver)
+
+
+CONTRAST = r'''
+const lum = (c) => {
+  const [r, g, b] = c.slice(0, 3).map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+const parse = (s) => {
+  const m = s.match(/rgba?\(([^)]+)\)/);
+  if (!m) return null;
+  const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
+const over = (top, bottom) => top.slice(0, 3).map((x, i) => x * top[3] + bottom[i] * (1 - top[3])).concat([1]);
+const background = (e) => {
+  const layers = [];
+  for (let n = e; n; n = n.parentElement) {
+    const c = parse(getComputedStyle(n).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let colour = [17, 19, 23, 1];
+  for (const layer of layers.reverse()) colour = over(layer, colour);
+  return colour;
+};
+const bad = [];
+for (const e of document.querySelectorAll('body *')) {
+  if (!e.offsetParent || e.closest('[hidden], option, canvas, .cell') || e.closest(':disabled')) continue;
+  const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own) continue;
+  const style = getComputedStyle(e);
+  const fg = parse(style.color);
+  if (!fg || fg[3] === 0) continue;  // text made transparent on purpose (the dots of a dense grid)
+  const bg = background(e);
+  const r = ratio(over(fg, bg), bg);
+  if (r < 4.5) bad.push(`${e.tagName}.${e.className} "${e.textContent.trim().slice(0, 20)}" ${r.toFixed(2)}`);
+}
+const cell = background(document.querySelector('.cell:not(.on)'));
+const zones = [];
+for (const c of ['#ff5a3c', '#ffc83c', '#3cd2ff', '#2ee6b4', '#b48cff', '#d67cff', '#ff7cd4', '#ff9f5a', '#8ce65a']) {
+  const rgb = [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)).concat([1]);
+  zones.push(ratio(rgb, cell));
+}
+const line = parse(getComputedStyle(document.getElementById('seed-line')).backgroundColor);
+zones.push(ratio(line, background(document.querySelector('.cell.gen:not(.on)'))));
+return {bad, zones};
+'''
+
+
+def test_keyboard_labels_contrast_and_right_click(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.action_chains import ActionChains  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+  driver = browser
+  _open(driver, server)
+  # Every control is reached by Tab, in one pass (the grid is one stop: its focused cell).
+  count = driver.execute_script("""
+    window.__focused = [];
+    document.addEventListener('focusin', (e) => window.__focused.push(e.target.dataset.tabcheck));
+    const controls = [...document.querySelectorAll('button, input, select, summary, a[href], [tabindex="0"]')]
+      .filter((e) => e.offsetParent && !e.disabled && e.tabIndex >= 0 && !e.closest('details:not([open]) > div'));
+    controls.forEach((e, i) => { e.dataset.tabcheck = String(i); });
+    document.activeElement.blur();
+    return controls.length;""")
+  assert count > 40
+  chain = ActionChains(driver)
+  for _ in range(count + 3):
+    chain.send_keys(Keys.TAB)
+  chain.perform()
+  focused = driver.execute_script('return window.__focused')
+  missed = sorted(set(range(count)) - {int(f) for f in focused if f is not None})
+  assert not missed, (focused, driver.execute_script(
+      'return arguments[0].map((i) => document.querySelector(`[data-tabcheck="${i}"]`).outerHTML.slice(0, 120))',
+      missed[:5]))
+  # The grid from the keyboard: arrows move, Enter toggles, the focus stays on the cell.
+  first = driver.find_element(By.CSS_SELECTOR, '.cell[tabindex="0"]')
+  assert (first.get_attribute('data-step'), first.get_attribute('data-voice')) == ('0', '0')
+  first.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_DOWN, Keys.ENTER)
+  active = driver.switch_to.active_element
+  assert (active.get_attribute('data-step'), active.get_attribute('data-voice')) == ('3', '1')
+  assert (3, 1) in _hits(driver) and 'Snare, bar 1 beat 1 step 4, on, velocity 100' in active.get_attribute('aria-label')
+  active.send_keys(Keys.END)
+  assert driver.switch_to.active_element.get_attribute('data-step') == '31'
+  # Every control has a name in the accessibility tree.
+  tree = driver.execute_cdp_cmd('Accessibility.getFullAXTree', {})['nodes']
+  roles = {'button', 'checkbox', 'combobox', 'slider', 'spinbutton', 'textbox', 'gridcell', 'link', 'switch'}
+  unnamed = [(n['role']['value'], n.get('backendDOMNodeId')) for n in tree
+             if not n.get('ignored') and n.get('role', {}).get('value') in roles
+             and not (n.get('name') or {}).get('value', '').strip()]
+  assert not unnamed, unnamed
+  grids = [n for n in tree if n.get('role', {}).get('value') == 'grid' and not n.get('ignored')]
+  assert len(grids) == 1 and grids[0]['name']['value'].startswith('Drum pattern')
+  # Contrast: all text at least 4.5:1 on what is behind it; hits and the primer marker at least 3:1.
+  contrast = driver.execute_script(CONTRAST)
+  assert not contrast['bad'], contrast['bad']
+  assert min(contrast['zones']) >= 3, contrast['zones']
+  # Right-click paints (erases) without a context menu.
+  cell = _cell(driver, 0, 0)
+  assert (0, 0) in _hits(driver)
+  prevented = driver.execute_script(
+      "const e = new MouseEvent('contextmenu', {bubbles: true, cancelable: true, button: 2});"
+      'arguments[0].dispatchEvent(e); return e.defaultPrevented;', cell)
+  assert prevented
+  ActionChains(driver).context_click(cell).perform()
+  assert (0, 0) not in _hits(driver)
+  assert not _severe(driver)

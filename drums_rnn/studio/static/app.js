@@ -690,7 +690,7 @@ function pickVariation(i) {
   P.merge3(pattern(), strip.items[strip.current].pattern, copyOf(strip.items[i].pattern));
   strip.current = i;
   renderAll();
-  renderStrip();
+  for (const b of $('strip').querySelectorAll('.variation')) b.setAttribute('aria-pressed', String(Number(b.dataset.index) === i));
   setStatus(`variation ${i + 1} of ${strip.items.length}`);
 }
 
@@ -1129,6 +1129,13 @@ function wire() {
     }
   });
   wireDrop();
+  // A shared link pasted into the studio's own tab changes only the #fragment: no reload, so load it here.
+  window.addEventListener('hashchange', () => {
+    if (document.body.dataset.state !== 'ready') return;
+    const shared = startingPattern(null);
+    if (shared.doc) applyDoc(shared.doc, shared.note);
+    else if (shared.note) setStatus(shared.note, shared.error);
+  });
 }
 
 /** The pattern to start with: a shared link, else the state kept from the last visit, else the starter. */
