@@ -38,6 +38,7 @@ from drums_rnn import performance
 from drums_rnn.errors import DrumsRnnError
 from drums_rnn.studio import checks
 from drums_rnn.studio import clips
+from drums_rnn.studio import guard
 from drums_rnn.studio.checks import RequestError
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
@@ -198,6 +199,7 @@ def create_app(loaded, humanizer=None, warm=True):
   app = flask.Flask(__name__, static_folder=STATIC_DIR, static_url_path='/static')
   app.extensions[EXTENSION] = studio
   app.json.sort_keys = False
+  guard.install(app)
 
   def humanize_options(body):
     """The humanize fields of a generate or regenerate: None (not asked for) or a dict of arguments."""
@@ -315,7 +317,7 @@ def create_app(loaded, humanizer=None, warm=True):
 
   @app.errorhandler(RequestError)
   def bad_request(error):
-    return flask.jsonify(error=str(error)), 400
+    return flask.jsonify(error=str(error)), 413 if isinstance(error, checks.BodyTooLarge) else 400
 
   @app.errorhandler(HTTPException)
   def http_error(error):

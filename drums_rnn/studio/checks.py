@@ -15,8 +15,10 @@ bars.
 
 import base64
 import binascii
+import json
 import math
 import os
+import re
 
 import numpy as np
 
@@ -31,6 +33,8 @@ MIN_QPM, MAX_QPM = 20.0, 300.0
 MAX_TEMPERATURE = 5.0
 MAX_SWING = 0.5
 MAX_CLIP_BYTES = 512 * 1024  # a MIDI clip dropped on the page
+MAX_BODY_BYTES = 1024 * 1024  # every request fits: the largest, a clip, is at most ~700 KiB
+MAX_JSON_DEPTH = 8  # the deepest a request needs is 3 (an object of lists of lists)
 _MISSING = object()
 
 
@@ -38,14 +42,52 @@ class RequestError(Exception):
   """A bad request: the message is what the client is told (HTTP 400)."""
 
 
+class BodyTooLarge(RequestError):
+  """A request body over MAX_BODY_BYTES (HTTP 413)."""
+
+
 def body_of(request):
-  """The JSON object of a Flask request, or RequestError (the content type is not required)."""
-  data = request.get_json(force=True, silent=True)
-  if data is None:
-    raise RequestError('the request body must be JSON (an object such as {"grid": [...]})')
+  """The JSON object of a Flask request, or RequestError: malformed, nested too deeply, not an object.
+
+  (The content type and the size are checked before, by `guard`.)
+  """
+  raw = _read_at_most(request.stream, MAX_BODY_BYTES + 1)  # a chunked body has no Content-Length
+  if len(raw) > MAX_BODY_BYTES:
+    raise BodyTooLarge(f'the request body is over {MAX_BODY_BYTES} bytes: the studio takes at most '
+                       f'{MAX_BODY_BYTES} ({MAX_BODY_BYTES / 2 ** 20:g} MiB)')
+  if json_depth(raw) > MAX_JSON_DEPTH:
+    raise RequestError(f'the request body is JSON nested deeper than {MAX_JSON_DEPTH} levels: '
+                       'the studio\'s requests are an object of lists of lists')
+  try:
+    data = json.loads(raw)
+  except RecursionError:
+    raise RequestError('the request body is JSON nested too deeply') from None
+  except (ValueError, UnicodeDecodeError) as e:
+    raise RequestError(f'the request body must be JSON (an object such as {{"grid": [...]}}): {e}'[:300]) from None
   if not isinstance(data, dict):
     raise RequestError(f'the request body must be a JSON object, got {type(data).__name__}')
   return data
+
+
+def _read_at_most(stream, limit):
+  parts, total = [], 0
+  while total < limit:
+    chunk = stream.read(limit - total)
+    if not chunk:
+      break
+    parts.append(chunk)
+    total += len(chunk)
+  return b''.join(parts)
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(raw):
+  """How deeply brackets nest in JSON text (strings skipped), in one vectorised pass."""
+  brackets = np.frombuffer(_JSON_STRING.sub(b'""', raw), np.uint8)
+  steps = (np.isin(brackets, (91, 123)).astype(np.int32) - np.isin(brackets, (93, 125)))
+  return int(np.cumsum(steps).max()) if steps.size else 0
 
 
 def _get(body, name, default):
