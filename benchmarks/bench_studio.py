@@ -5,7 +5,8 @@ in a thread WITHOUT warming it, times the first 4-bar generate (the cold
 request, which pays for tracing the compiled sampler: what every request
 would cost if the sampler were rebuilt per request) and the first humanize,
 then N more 4-bar generates from a 1-bar primer with a new seed each, and N
-regenerate, humanize and generate+humanize requests. Reports the median and
+regenerate, humanize, generate+humanize, 4-variation generate and continue
+(Endless play's next bars) requests. Reports the median and
 90th percentile, whether a 4-bar generate meets the 150 ms target, and how
 many times the sampler was traced (once).
 
@@ -96,8 +97,13 @@ def main():
   summary(f'humanize {args.bars} bars', hum)
   both = [post_ms(base + 'generate', dict(body, seed=i, humanize=True))[0] for i in range(args.repeats)]
   summary(f'generate + humanize {args.bars} bars', both)
+  four = [post_ms(base + 'generate', dict(body, seed=i, variations=4))[0] for i in range(args.repeats)]
+  summary(f'generate 4 variations {args.bars} bars', four)
+  endless = [post_ms(base + 'continue', {'grid': grids[i], 'seed': i, 'keep_voices': ['bass_drum']})[0]
+             for i in range(args.repeats)]
+  summary(f'continue {args.bars} bars (endless)', endless)
   traces = studio.sampler._run.experimental_get_tracing_count()
-  print(f'sampler traced {traces} time(s) over {4 * args.repeats + 4} sampling requests')
+  print(f'sampler traced {traces} time(s) over {6 * args.repeats + 4} sampling requests')
   verdict = 'meets' if p90 < TARGET_MS else ('median meets' if med < TARGET_MS else 'MISSES')
   print(f'target: a {args.bars}-bar generate under {TARGET_MS:.0f} ms: {verdict} (median {med:.1f} ms, '
         f'p90 {p90:.1f} ms; cold request {cold_ms / med:.0f}x slower)')

@@ -3,10 +3,11 @@
 Starts the studio (the shipped model and humanizer) on a free local port
 in a thread, opens the page in headless Chromium (Debian's chromium and
 chromedriver; Selenium is told where they are, so it downloads nothing),
-switches Humanize on, generates from the page's starter primer with a fixed
-seed, ticks the Open hat row, and saves a screenshot.
+switches Humanize on, generates 4 variations from the page's starter primer
+with a fixed seed, ticks the Open hat row, locks the kick, and saves a
+screenshot at each width (docs/studio.png at 1400 px, docs/studio-800.png).
 
-Usage: python scripts/studio_screenshot.py [--output=docs/studio.png] [--seed=7] [--bars=4] [--width=1400]
+Usage: python scripts/studio_screenshot.py [--output=docs/studio.png] [--seed=7] [--bars=4] [--widths=1400,800]
 """
 
 import argparse
@@ -24,7 +25,7 @@ from drums_rnn import runtime  # noqa: E402
 
 CHROME_ARGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
                '--disable-background-networking', '--disable-component-update', '--disable-sync',
-               '--no-first-run', '--autoplay-policy=no-user-gesture-required', '--hide-scrollbars')
+               '--no-first-run', '--autoplay-policy=no-user-gesture-required')
 
 
 def start_server(humanize=True):
@@ -52,19 +53,23 @@ def chrome(width, height, profile_dir):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--output', default=os.path.join(REPO_ROOT, 'docs', 'studio.png'))
+  parser.add_argument('--output', default=os.path.join(REPO_ROOT, 'docs', 'studio.png'),
+                      help='the picture at the first width; the others get -<width> before .png')
   parser.add_argument('--seed', type=int, default=7)
   parser.add_argument('--bars', type=int, default=4)
-  parser.add_argument('--width', type=int, default=1400)
+  parser.add_argument('--widths', default='1400,800', help='window widths, comma-separated')
   args = parser.parse_args()
+  widths = [int(w) for w in args.widths.split(',')]
   runtime.configure_process()
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
   server, url = start_server()
   with tempfile.TemporaryDirectory() as profile:
-    driver = chrome(args.width, 800, profile)
+    driver = chrome(widths[0], 800, profile)
     try:
+      driver.get(url)
+      driver.execute_script('localStorage.clear()')  # the starter, not a kept pattern
       driver.get(url)
       wait = WebDriverWait(driver, 30)
       wait.until(lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-state') == 'ready')
@@ -79,16 +84,21 @@ def main():
       driver.find_element(By.ID, 'generate').click()
       wait.until(lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-results') == '1')
       driver.find_elements(By.CSS_SELECTOR, '.rowcheck')[3].click()  # Open hat ticked
+      driver.find_element(By.CSS_SELECTOR, '.tog.lockrow[data-voice="0"]').click()  # the kick locked
       errors = driver.find_elements(By.CSS_SELECTOR, '#status.error')
       if errors:
         raise SystemExit(f'the page shows an error: {errors[0].text}')
-      # The window, resized so that the viewport holds the whole page and no more.
-      chrome_height = driver.execute_script('return window.outerHeight - window.innerHeight')
-      page_height = driver.execute_script('return Math.ceil(document.body.getBoundingClientRect().bottom)')
-      driver.set_window_size(args.width, page_height + chrome_height)
-      os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-      driver.save_screenshot(args.output)
-      print(f'wrote {args.output} ({driver.find_element(By.ID, "result").text})')
+      root, ext = os.path.splitext(os.path.abspath(args.output))
+      os.makedirs(os.path.dirname(root), exist_ok=True)
+      for i, width in enumerate(widths):
+        # The window, resized so that the viewport holds the whole page and no more.
+        driver.set_window_size(width, 800)
+        chrome_height = driver.execute_script('return window.outerHeight - window.innerHeight')
+        page_height = driver.execute_script('return Math.ceil(document.body.getBoundingClientRect().bottom)')
+        driver.set_window_size(width, page_height + chrome_height)
+        output = args.output if i == 0 else f'{root}-{width}{ext}'
+        driver.save_screenshot(output)
+        print(f'wrote {output} ({width} px; {driver.find_element(By.ID, "result").text})')
     finally:
       driver.quit()
       server.shutdown()
