@@ -107,6 +107,10 @@ def test_page_and_assets_are_served_and_all_local(client):
     asset = client.get(f'/static/{name}')
     assert asset.status_code == 200 and kind in asset.content_type
     assert b'http://' not in asset.data and b'https://' not in asset.data, name
+  for name in os.listdir(studio_app.STATIC_DIR):  # the modules app.js imports, the worker: all local too
+    asset = client.get(f'/static/{name}')
+    assert asset.status_code == 200 and b'http://' not in asset.data and b'https://' not in asset.data, name
+    assert b'import(' not in asset.data and b'fetch(\'http' not in asset.data, name
   assert b'http://' not in page.data and b'https://' not in page.data
 
 
