@@ -5,7 +5,8 @@ in a thread WITHOUT warming it, times the first 4-bar generate (the cold
 request, which pays for tracing the compiled sampler: what every request
 would cost if the sampler were rebuilt per request) and the first humanize,
 then N more 4-bar generates from a 1-bar primer with a new seed each, and N
-regenerate, humanize and generate+humanize requests. Reports the median and
+regenerate, humanize, generate+humanize, 4-variation generate and continue
+(Endless play's next bars) requests. Reports the median and
 90th percentile, whether a 4-bar generate meets the 150 ms target, and how
 many times the sampler was traced (once).
 
@@ -16,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 import urllib.request
 
@@ -29,17 +29,12 @@ runtime.configure_process()  # as the command does: quiet TF, the BFC allocator
 runtime.import_tensorflow()
 
 import numpy as np  # noqa: E402
-from werkzeug import serving  # noqa: E402
 
 from drums_rnn import loading  # noqa: E402
 from drums_rnn.studio import app as studio_app  # noqa: E402
+from drums_rnn.studio import server as studio_server  # noqa: E402
 
 TARGET_MS = 150.0
-
-
-class _QuietHandler(serving.WSGIRequestHandler):
-  def log_request(self, *args, **kwargs):
-    pass
 
 
 def primer(steps):
@@ -77,9 +72,8 @@ def main():
   start = time.perf_counter()
   app = studio_app.create_app(loading.load_model(None), loading.load_humanizer(None), warm=False)
   print(f'model + humanizer loaded in {time.perf_counter() - start:.2f} s (not warmed)')
-  server = serving.make_server('127.0.0.1', 0, app, threaded=True, request_handler=_QuietHandler)
-  threading.Thread(target=server.serve_forever, daemon=True).start()
-  base = f'http://127.0.0.1:{server.server_port}/api/'
+  server, url = studio_server.start_in_thread(app)
+  base = url + 'api/'
   studio = app.extensions[studio_app.EXTENSION]
   steps = args.bars * 16
   body = {'grid': primer(steps), 'seed_step': 16, 'temperature': 1.0}
@@ -103,8 +97,13 @@ def main():
   summary(f'humanize {args.bars} bars', hum)
   both = [post_ms(base + 'generate', dict(body, seed=i, humanize=True))[0] for i in range(args.repeats)]
   summary(f'generate + humanize {args.bars} bars', both)
+  four = [post_ms(base + 'generate', dict(body, seed=i, variations=4))[0] for i in range(args.repeats)]
+  summary(f'generate 4 variations {args.bars} bars', four)
+  endless = [post_ms(base + 'continue', {'grid': grids[i], 'seed': i, 'keep_voices': ['bass_drum']})[0]
+             for i in range(args.repeats)]
+  summary(f'continue {args.bars} bars (endless)', endless)
   traces = studio.sampler._run.experimental_get_tracing_count()
-  print(f'sampler traced {traces} time(s) over {4 * args.repeats + 4} sampling requests')
+  print(f'sampler traced {traces} time(s) over {6 * args.repeats + 4} sampling requests')
   verdict = 'meets' if p90 < TARGET_MS else ('median meets' if med < TARGET_MS else 'MISSES')
   print(f'target: a {args.bars}-bar generate under {TARGET_MS:.0f} ms: {verdict} (median {med:.1f} ms, '
         f'p90 {p90:.1f} ms; cold request {cold_ms / med:.0f}x slower)')

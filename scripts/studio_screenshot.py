@@ -3,10 +3,11 @@
 Starts the studio (the shipped model and humanizer) on a free local port
 in a thread, opens the page in headless Chromium (Debian's chromium and
 chromedriver; Selenium is told where they are, so it downloads nothing),
-switches Humanize on, generates from the page's starter primer with a fixed
-seed, ticks the Open hat row, and saves a screenshot.
+switches Humanize on, generates 4 variations from the page's starter primer
+with a fixed seed, ticks the Open hat row, locks the kick, and saves a
+screenshot at each width (docs/studio.png at 1400 px, docs/studio-800.png).
 
-Usage: python scripts/studio_screenshot.py [--output=docs/studio.png] [--seed=7] [--bars=4] [--width=1400]
+Usage: python scripts/studio_screenshot.py [--output=docs/studio.png] [--seed=7] [--bars=4] [--widths=1400,800]
 """
 
 import argparse
@@ -14,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -25,19 +25,17 @@ from drums_rnn import runtime  # noqa: E402
 
 CHROME_ARGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
                '--disable-background-networking', '--disable-component-update', '--disable-sync',
-               '--no-first-run', '--autoplay-policy=no-user-gesture-required', '--hide-scrollbars')
+               '--no-first-run', '--autoplay-policy=no-user-gesture-required')
 
 
 def start_server(humanize=True):
   """(server, url): the studio on a free port of 127.0.0.1, served from a daemon thread."""
-  from werkzeug import serving  # pylint: disable=import-outside-toplevel
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   from drums_rnn.studio import app as studio_app  # pylint: disable=import-outside-toplevel
+  from drums_rnn.studio import server as studio_server  # pylint: disable=import-outside-toplevel
   humanizer = loading.load_humanizer(None) if humanize else None
   app = studio_app.create_app(loading.load_model(None), humanizer)
-  server = serving.make_server('127.0.0.1', 0, app, threaded=True)
-  threading.Thread(target=server.serve_forever, daemon=True).start()
-  return server, f'http://127.0.0.1:{server.server_port}/'
+  return studio_server.start_in_thread(app)
 
 
 def chrome(width, height, profile_dir):
@@ -54,19 +52,23 @@ def chrome(width, height, profile_dir):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--output', default=os.path.join(REPO_ROOT, 'docs', 'studio.png'))
+  parser.add_argument('--output', default=os.path.join(REPO_ROOT, 'docs', 'studio.png'),
+                      help='the picture at the first width; the others get -<width> before .png')
   parser.add_argument('--seed', type=int, default=7)
   parser.add_argument('--bars', type=int, default=4)
-  parser.add_argument('--width', type=int, default=1400)
+  parser.add_argument('--widths', default='1400,800', help='window widths, comma-separated')
   args = parser.parse_args()
+  widths = [int(w) for w in args.widths.split(',')]
   runtime.configure_process()
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
   server, url = start_server()
   with tempfile.TemporaryDirectory() as profile:
-    driver = chrome(args.width, 800, profile)
+    driver = chrome(widths[0], 800, profile)
     try:
+      driver.get(url)
+      driver.execute_script('localStorage.clear()')  # the starter, not a kept pattern
       driver.get(url)
       wait = WebDriverWait(driver, 30)
       wait.until(lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-state') == 'ready')
@@ -81,16 +83,21 @@ def main():
       driver.find_element(By.ID, 'generate').click()
       wait.until(lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-results') == '1')
       driver.find_elements(By.CSS_SELECTOR, '.rowcheck')[3].click()  # Open hat ticked
+      driver.find_element(By.CSS_SELECTOR, '.tog.lockrow[data-voice="0"]').click()  # the kick locked
       errors = driver.find_elements(By.CSS_SELECTOR, '#status.error')
       if errors:
         raise SystemExit(f'the page shows an error: {errors[0].text}')
-      # The window, resized so that the viewport holds the whole page and no more.
-      chrome_height = driver.execute_script('return window.outerHeight - window.innerHeight')
-      page_height = driver.execute_script('return Math.ceil(document.body.getBoundingClientRect().bottom)')
-      driver.set_window_size(args.width, page_height + chrome_height)
-      os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-      driver.save_screenshot(args.output)
-      print(f'wrote {args.output} ({driver.find_element(By.ID, "result").text})')
+      root, ext = os.path.splitext(os.path.abspath(args.output))
+      os.makedirs(os.path.dirname(root), exist_ok=True)
+      for i, width in enumerate(widths):
+        # The window, resized so that the viewport holds the whole page and no more.
+        driver.set_window_size(width, 800)
+        chrome_height = driver.execute_script('return window.outerHeight - window.innerHeight')
+        page_height = driver.execute_script('return Math.ceil(document.body.getBoundingClientRect().bottom)')
+        driver.set_window_size(width, page_height + chrome_height)
+        output = args.output if i == 0 else f'{root}-{width}{ext}'
+        driver.save_screenshot(output)
+        print(f'wrote {output} ({width} px; {driver.find_element(By.ID, "result").text})')
     finally:
       driver.quit()
       server.shutdown()

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from drums_rnn import encoding
-from drums_rnn.measure import features as metrics
 from drums_rnn import midi
 from drums_rnn.measure import patterns
 from drums_rnn.measure import bars

@@ -106,6 +106,10 @@ def test_page_and_assets_are_served_and_all_local(client):
     asset = client.get(f'/static/{name}')
     assert asset.status_code == 200 and kind in asset.content_type
     assert b'http://' not in asset.data and b'https://' not in asset.data, name
+  for name in os.listdir(studio_app.STATIC_DIR):  # the modules app.js imports, the worker: all local too
+    asset = client.get(f'/static/{name}')
+    assert asset.status_code == 200 and b'http://' not in asset.data and b'https://' not in asset.data, name
+    assert b'import(' not in asset.data and b'fetch(\'http' not in asset.data, name
   assert b'http://' not in page.data and b'https://' not in page.data
 
 
@@ -347,6 +351,7 @@ def test_bad_requests_are_400_with_a_clear_message(client, path, body, message):
   assert response.is_json
   error = response.get_json()['error']
   assert message in error, error
+  assert '--' not in error, error  # the studio speaks of JSON fields, never of command-line flags
 
 
 def test_nan_temperature_is_refused(client):
@@ -476,3 +481,195 @@ def test_cli_serves_and_ctrl_c_stops_it_with_exit_0():
   assert proc.returncode == 0, err
   assert out.strip() == 'drums_rnn_studio: stopped'
   assert 'error' not in err and 'Traceback' not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Variations, continuing a groove, humanize options, clips in and out (issue 19)
+
+
+def test_variations_come_from_one_sampler_call_and_say_whether_they_changed(app, client, monkeypatch):
+  studio = app.extensions[studio_app.EXTENSION]
+  calls = []
+  real = studio.sampler.sample
+
+  def counted(*args, **kwargs):
+    calls.append(args[1])  # num_outputs
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(studio.sampler, 'sample', counted)
+  result = generate(client, 3, variations=4, humanize=True)
+  assert calls == [4]
+  variations = result['variations']
+  assert len(variations) == 4 and len({json.dumps(v['grid']) for v in variations}) == 4
+  assert all(v['grid'][:16] == rock_primer()[:16] and v['changed'] for v in variations)
+  assert result['grid'] == variations[0]['grid'] and result['offsets'] == variations[0]['offsets']
+  assert all(np.array(v['velocities'])[np.array(v['grid'], bool)].min() >= 1 for v in variations)
+  # One variation of a one-output call is the same as the first of a four-output call? Not promised; but
+  # the same request twice is the same answer.
+  assert generate(client, 3, variations=4, humanize=True) == result
+  calls.clear()
+  unchanged = post(client, '/api/regenerate', {'grid': rock_primer(), 'voices': ['crash'], 'seed_step': 16,
+                                               'seed': 0, 'variations': 8, 'temperature': 0.05})
+  assert calls == [8]
+  assert all(v['changed'] == (v['grid'] != rock_primer()) for v in unchanged['variations'])
+
+
+def test_continue_gives_the_next_bars_keeping_locked_rows_and_bars(client):
+  source = generate(client, 41, rock_primer(32, 1))['grid']
+  result = post(client, '/api/continue', {'grid': source, 'seed': 7, 'keep_voices': ['bass_drum', 'snare'],
+                                         'keep_bars': [1], 'temperature': 1.0})
+  new = np.array(result['grid'])
+  assert new.shape == (32, 9) and result['velocities'] is None
+  np.testing.assert_array_equal(new[:, :2], np.array(source)[:, :2])  # the locked rows, as they were
+  np.testing.assert_array_equal(new[16:], np.array(source)[16:])      # the locked bar 2, whole
+  others = [post(client, '/api/continue', {'grid': source, 'seed': s})['grid'] for s in (1, 2, 3)]
+  assert len({json.dumps(o) for o in others}) == 3 and all(len(o) == 32 for o in others)
+  assert post(client, '/api/continue', {'grid': source, 'seed': 1})['grid'] == others[0]
+  longer = post(client, '/api/continue', {'grid': source, 'seed': 1, 'bars': 4, 'humanize': True, 'qpm': 100})
+  assert len(longer['grid']) == 64 and len(longer['velocities']) == 64 and len(longer['offsets']) == 64
+  everything = post(client, '/api/continue', {'grid': source, 'seed': 1, 'keep_voices': VOICES})
+  assert everything['grid'] == source  # all rows locked: the pattern again
+
+
+def test_humanize_centre_strength_and_temperature(client):
+  grid = generate(client, 30, rock_primer(64, 1))['grid']
+  hits = np.array(grid, bool)
+  plain = post(client, '/api/humanize', {'grid': grid, 'qpm': 110, 'seed': 2})
+  centred = post(client, '/api/humanize', {'grid': grid, 'qpm': 110, 'seed': 2, 'centre': True})
+  offsets, moved = np.array(plain['offsets']), np.array(centred['offsets'])
+  assert abs(moved[hits].mean()) < 1e-3 < abs(offsets[hits].mean())
+  assert (moved[~hits] == 0).all() and (moved >= -0.5).all() and (moved < 0.5).all()
+  assert centred['velocities'] == plain['velocities']
+  cooler = post(client, '/api/humanize', {'grid': grid, 'qpm': 110, 'seed': 2, 'temperature': 0.2})
+  assert cooler['velocities'] != plain['velocities']
+  both = generate(client, 8, humanize=True, qpm=96, strength=0.0, humanize_temperature=0.5, centre=True)
+  velocities = np.array(both['velocities'])[np.array(both['grid'], bool)]
+  assert set(velocities.tolist()) == {70} and not np.array(both['offsets']).any()
+
+
+def _midi_length_steps(data):
+  midi_file = mido.MidiFile(file=io.BytesIO(data))
+  ends = []
+  for track in midi_file.tracks:
+    tick = sum(m.time for m in track)
+    assert track[-1].type == 'end_of_track'
+    ends.append(tick)
+  return max(ends) / (midi_file.ticks_per_beat / 4), ends
+
+
+def test_midi_files_are_exactly_as_long_as_the_grid(client):
+  cases = [
+      ({'grid': rock_primer(32, 1)}, 32),  # bar 2 empty
+      ({'grid': _last_step_hit(32), 'swing': 0.5}, 32),  # a swung last step, cut at the end
+      ({'grid': _last_step_hit(16), 'swing': 0.5, 'swing_unit': 8}, 16),
+      ({'grid': rock_primer(128, 1)}, 128),
+  ]
+  humanized = generate(client, 4, rock_primer(48, 1), humanize=True)
+  cases.append(({'grid': humanized['grid'], 'velocities': humanized['velocities'],
+                 'offsets': humanized['offsets']}, 48))
+  for body, steps in cases:
+    data = client.post('/api/midi', json=dict(body, qpm=117)).data
+    length, ends = _midi_length_steps(data)
+    assert length == steps and len(set(ends)) == 1, (steps, ends)
+    seq = note_seq.midi_to_note_sequence(data)
+    step = 60.0 / 117 / 4
+    assert max(n.end_time for n in seq.notes) <= steps * step + 1e-6
+    assert len(seq.notes) == np.array(body['grid'], bool).sum()
+
+
+def _last_step_hit(steps):
+  grid = [[0] * 9 for _ in range(steps)]
+  grid[0][0] = grid[steps - 1][2] = 1
+  return grid
+
+
+def test_swing_on_eighths_moves_the_second_eighth_and_the_sixteenths_around_it(client):
+  grid = [[0] * 9 for _ in range(16)]
+  for t in range(4):
+    grid[t][2] = 1
+  data = client.post('/api/midi', json={'grid': grid, 'qpm': 100, 'swing': 0.25, 'swing_unit': 8}).data
+  step = 60.0 / 100 / 4
+  starts = sorted(n.start_time / step for n in note_seq.midi_to_note_sequence(data).notes)
+  assert starts == pytest.approx([0.0, 1.25, 2.5, 3.25], abs=0.01)
+
+
+def _clip_bytes(channel=9, ticks_per_beat=96, qpm=90, bars=2, extra=()):
+  track = mido.MidiTrack()
+  track.append(mido.MetaMessage('set_tempo', tempo=mido.bpm2tempo(qpm), time=0))
+  step = ticks_per_beat // 4
+  events = [(0, 36, 100), (4 * step, 38, 80), (2 * step + step // 5, 42, 50)] + list(extra)
+  messages = sorted([(t, mido.Message('note_on', channel=channel, note=p, velocity=v)) for t, p, v in events]
+                    + [(t + step // 2, mido.Message('note_off', channel=channel, note=p)) for t, p, _ in events],
+                    key=lambda m: m[0])
+  now = 0
+  for tick, message in messages:
+    track.append(message.copy(time=tick - now))
+    now = tick
+  track.append(mido.MetaMessage('end_of_track', time=bars * 16 * step - now))
+  buffer = io.BytesIO()
+  mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat, tracks=[track]).save(file=buffer)
+  return buffer.getvalue()
+
+
+def test_clip_import_maps_drum_notes_keeps_length_tempo_velocity_and_timing(client):
+  import base64  # pylint: disable=import-outside-toplevel
+  for channel in (9, 0):  # the drum channel, and channel 1 as DAWs often write drum clips
+    data = _clip_bytes(channel=channel, extra=[(200, 20, 90)])
+    result = post(client, '/api/clip', {'midi': base64.b64encode(data).decode()})
+    grid = np.array(result['grid'])
+    assert result['bars'] == 2 and grid.shape == (32, 9) and result['qpm'] == pytest.approx(90)
+    assert {tuple(x) for x in np.argwhere(grid)} == {(0, 0), (4, 1), (2, 2)}
+    assert result['velocities'][4][1] == 80 and result['offsets'][2][2] == pytest.approx(4 / 24, abs=0.001)
+    assert (result['mapped'], result['unmapped'], result['cut_bars']) == (3, 1, 0)
+  long = post(client, '/api/clip', {'midi': base64.b64encode(_clip_bytes(bars=11)).decode()})
+  assert long['bars'] == 8 and long['cut_bars'] == 3
+  # A round trip: what the studio writes, it reads back as the same grid, length included.
+  source = generate(client, 4, rock_primer(48, 1), humanize=True)
+  written = client.post('/api/midi', json={'grid': source['grid'], 'velocities': source['velocities'],
+                                           'offsets': source['offsets'], 'qpm': 133}).data
+  back = post(client, '/api/clip', {'midi': base64.b64encode(written).decode()})
+  assert back['grid'] == source['grid'] and back['bars'] == 3 and back['qpm'] == pytest.approx(133, abs=0.01)
+  assert back['velocities'] == source['velocities']
+  expected = np.array(source['offsets'])
+  expected[0] = np.maximum(expected[0], 0)  # a hit early on the very first step starts the file at 0
+  assert np.allclose(back['offsets'], expected, atol=0.02)
+
+
+CLIP_BAD_REQUESTS = [
+    ({}, 'missing field "midi"'),
+    ({'midi': 5}, '"midi" must be a base64 string'),
+    ({'midi': 'not base64!'}, '"midi" is not valid base64'),
+    ({'midi': ''}, '"midi" is empty'),
+    ({'midi': 'aGVsbG8gd29ybGQ='}, '"midi" is not a MIDI file'),
+    ({'midi': 'A' * (4 * 200 * 1024)}, '"midi" is too large'),
+]
+
+
+@pytest.mark.parametrize('body, message', CLIP_BAD_REQUESTS, ids=[m[:24] for _, m in CLIP_BAD_REQUESTS])
+def test_bad_clips_are_400_with_a_clear_message(client, body, message):
+  response = client.post('/api/clip', json=body)
+  assert response.status_code == 400 and message in response.get_json()['error'], response.get_json()
+
+
+NEW_BAD_REQUESTS = [
+    ('/api/generate', dict(GOOD, variations=0), '"variations" must be in 1..8'),
+    ('/api/generate', dict(GOOD, variations=9), '"variations" must be in 1..8'),
+    ('/api/generate', dict(GOOD, humanize=True, strength=2), '"strength" must be in [0.0, 1.0]'),
+    ('/api/generate', dict(GOOD, humanize=True, humanize_temperature=0), '"humanize_temperature"'),
+    ('/api/humanize', {'grid': _grid(32), 'centre': 'yes'}, '"centre" must be true or false'),
+    ('/api/midi', {'grid': _grid(16), 'swing_unit': 4}, '"swing_unit" must be one of 8, 16'),
+    ('/api/midi', {'grid': _grid(16), 'swing_unit': 16.0}, '"swing_unit" must be one of 8, 16'),
+    ('/api/continue', {'grid': _grid(32), 'bars': 9}, '"bars" must be in 1..8'),
+    ('/api/continue', {'grid': _grid(32), 'keep_voices': ['cowbell']}, "unknown voice 'cowbell' in \"keep_voices\""),
+    ('/api/continue', {'grid': _grid(32), 'keep_bars': [2]}, '"keep_bars" must be a list of bar indices in 0..1'),
+    ('/api/continue', {'grid': _grid(32), 'keep_bars': 'all'}, '"keep_bars" must be a list'),
+]
+
+
+@pytest.mark.parametrize('path, body, message', NEW_BAD_REQUESTS,
+                         ids=[f'{i}-{m[:28]}' for i, (_, _, m) in enumerate(NEW_BAD_REQUESTS)])
+def test_new_fields_bad_values_are_400(client, path, body, message):
+  response = client.post(path, json=body)
+  assert response.status_code == 400, response.get_json()
+  error = response.get_json()['error']
+  assert message in error and '--' not in error, error

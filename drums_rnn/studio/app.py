@@ -13,8 +13,10 @@ Why it is built this way:
   requests running the model at once on a small CPU only make both slower.
   Checking requests and building MIDI happen outside the lock.
 * **Errors are JSON.** A bad request answers 400 with {"error": message}
-  (see `requests`); anything unexpected answers 500 with {"error": ...} and
-  is logged, and the server keeps running.
+  naming the JSON field at fault (see `checks`, which checks every value
+  before the model sees it, so the library's own errors, worded for the
+  command line, never reach a client as a 400); anything unexpected answers
+  500 with {"error": ...} and is logged, and the server keeps running.
 
 Grids are [T, 9] hits in the order of `encoding.DRUM_VOICE_NAMES`; they
 become the model's events (pitch sets) through drum_kit classes
@@ -32,15 +34,16 @@ from werkzeug.exceptions import HTTPException
 
 from drums_rnn import encoding
 from drums_rnn.language_model import generation
-from drums_rnn import midi
-from drums_rnn.humanizer import performance
 from drums_rnn.errors import DrumsRnnError
-from drums_rnn.studio import requests as checks
-from drums_rnn.studio.requests import RequestError
+from drums_rnn.studio import checks
+from drums_rnn.studio import clips
+from drums_rnn.studio import guard
+from drums_rnn.studio.checks import RequestError
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 WARM_BARS = 4
 DEFAULTS = {'bars': 2, 'temperature': 1.0, 'qpm': 120, 'swing': 0, 'seed_step': 16}
+MAX_VARIATIONS = 8
 EXTENSION = 'drums_rnn_studio'  # app.extensions key of the Studio
 
 
@@ -67,7 +70,7 @@ class Studio:
     steps = WARM_BARS * checks.STEPS_PER_BAR
     hits = np.zeros((steps, checks.NUM_VOICES), bool)
     hits[0, 0] = True
-    grid, _ = self.generate(hits, 1, 1.0, 0)
+    (grid, _), = self.generate(hits, 1, 1.0, 0)
     if self.humanizer is not None:
       self.humanize(grid, 120.0, 0)
 
@@ -78,32 +81,77 @@ class Studio:
   def _hits(self, track):
     return encoding.classes_to_hits(self.loaded.config.encoding.classes_from_events(track))
 
-  def generate(self, hits, seed_step, temperature, seed):
-    """(hits [T, 9], log-likelihood): steps [0, seed_step) kept, the rest sampled."""
+  def generate(self, hits, seed_step, temperature, seed, num_outputs=1):
+    """[(hits [T, 9], log-likelihood)] * num_outputs: steps [0, seed_step) kept, the rest sampled.
+
+    All outputs come from one call of the compiled sampler.
+    """
     loaded = self.loaded
     primer = self._events(hits[:seed_step])
     with self.lock:
       tracks, scores = generation.generate_tracks(
-          loaded.model, loaded.config, primer, num_outputs=1, num_steps=len(hits),
+          loaded.model, loaded.config, primer, num_outputs=num_outputs, num_steps=len(hits),
           temperature=temperature, seed=seed, sampler=self.sampler)
-    return self._hits(tracks[0]), float(scores[0])
+    return [(self._hits(track), float(score)) for track, score in zip(tracks, scores)]
 
-  def regenerate(self, hits, voices, seed_step, temperature, seed):
-    """(hits [T, 9], log-likelihood): `voices` new from seed_step on, everything else kept."""
+  def regenerate(self, hits, voices, seed_step, temperature, seed, num_outputs=1):
+    """[(hits [T, 9], log-likelihood)] * num_outputs: `voices` new from seed_step on, all else kept."""
     loaded = self.loaded
     with self.lock:
       tracks, scores = generation.regenerate_voices(
           loaded.model, loaded.config, self._events(hits), voices, primer_steps=seed_step,
-          num_outputs=1, temperature=temperature, seed=seed, sampler=self.sampler)
-    return self._hits(tracks[0]), float(scores[0])
+          num_outputs=num_outputs, temperature=temperature, seed=seed, sampler=self.sampler)
+    return [(self._hits(track), float(score)) for track, score in zip(tracks, scores)]
 
-  def humanize(self, hits, qpm, seed, temperature=1.0, strength=1.0):
-    """(velocities int [T, 9], offsets float [T, 9] in steps) for the hits."""
+  def extend(self, hits, num_steps, keep_voices=(), keep_bars=(), temperature=1.0, seed=0):
+    """The next `num_steps` steps after `hits` ([num_steps, 9]): the groove continued.
+
+    `keep_voices` (names) repeat as they are in `hits` (tiled), the other
+    voices are sampled around them; bars in `keep_bars` (indices into the
+    new section) repeat `hits`' bars whole. Each run of new bars is one
+    sampler call conditioned on everything before it.
+    """
+    hits = np.asarray(hits, bool)
+    template = np.resize(hits, (num_steps, hits.shape[1]))  # `hits` repeated
+    out = template.copy()
+    sampled = [v for v in encoding.DRUM_VOICE_NAMES if v not in keep_voices]
+    num_bars = num_steps // checks.STEPS_PER_BAR
+    bar, call = 0, 0
+    while bar < num_bars and sampled:
+      if bar in keep_bars:
+        bar += 1
+        continue
+      end = bar
+      while end < num_bars and end not in keep_bars:
+        end += 1
+      start, stop = bar * checks.STEPS_PER_BAR, end * checks.STEPS_PER_BAR
+      context = np.concatenate([hits, out[:start]])
+      if len(sampled) == checks.NUM_VOICES:
+        padded = np.concatenate([context, np.zeros((stop - start, hits.shape[1]), bool)])
+        (new, _), = self.generate(padded, len(context), temperature, seed + call)
+      else:
+        (new, _), = self.regenerate(np.concatenate([context, template[start:stop]]), sampled, len(context),
+                                    temperature, seed + call)
+      out[start:stop] = new[len(context):]
+      bar, call = end, call + 1
+    return out
+
+  def humanize(self, hits, qpm, seed, temperature=1.0, strength=1.0, centre=False):
+    """(velocities int [T, 9], offsets float [T, 9] in steps) for the hits.
+
+    With `centre` the offsets are moved together so that their mean over the
+    hits is 0 (the groove sits on the grid instead of ahead of it).
+    """
     if self.humanizer is None:
       raise RequestError('no humanizer loaded')
+    hits = np.asarray(hits, bool)
     with self.lock:
-      return self.humanizer.humanize_hits(np.asarray(hits, bool), qpm, level=None, seed=seed,
-                                          temperature=temperature, strength=strength)
+      velocities, offsets = self.humanizer.humanize_hits(hits, qpm, level=None, seed=seed,
+                                                         temperature=temperature, strength=strength)
+    if centre and hits.any():
+      offsets = np.where(hits, offsets - offsets[hits].mean(), 0.0)
+      offsets = np.clip(offsets, -0.5, 0.4999).astype(np.float32)
+    return velocities, offsets
 
   def model_info(self):
     loaded = self.loaded
@@ -129,27 +177,12 @@ def describe(loaded):
   return f'{text} ({first})' if first else text
 
 
-def midi_file(hits, qpm, velocities=None, offsets=None, swing=0.0):
-  """MIDI bytes of a grid: one-step drum notes, 4/4, at `qpm`, through the one MIDI writer.
-
-  Velocities of 0 where there is a hit (not humanized) are written as
-  midi.DEFAULT_VELOCITY. Swing delays every odd 16th by swing steps.
-  """
-  steps, voices = np.nonzero(hits)
-  pitches = np.asarray(encoding.DRUM_KIT.decode_pitches)[voices]
-  vel = np.full(steps.shape, midi.DEFAULT_VELOCITY, np.int64)
-  if velocities is not None:
-    given = velocities[steps, voices]
-    vel = np.where(given > 0, given, vel)
-  shift = np.zeros(steps.shape) if offsets is None else offsets[steps, voices].astype(np.float64)
-  shift = shift + swing * (steps % 2)
-  sequence = midi.drum_sequence(steps, pitches, performance.STEPS_PER_QUARTER, qpm=qpm, velocities=vel,
-                                total_steps=len(hits), time_signature=(4, 4), start_offsets=shift)
-  return midi.midi_bytes(sequence)
-
-
 def _grid_json(hits):
   return np.asarray(hits, np.int64).tolist()
+
+
+def _offsets_json(offsets):
+  return np.round(np.asarray(offsets, np.float64), 4).tolist()
 
 
 def create_app(loaded, humanizer=None, warm=True):
@@ -165,20 +198,42 @@ def create_app(loaded, humanizer=None, warm=True):
   app = flask.Flask(__name__, static_folder=STATIC_DIR, static_url_path='/static')
   app.extensions[EXTENSION] = studio
   app.json.sort_keys = False
+  guard.install(app)
 
-  def humanize_option(body):
-    """(humanize wanted, qpm), checked before any sampling is done."""
-    wanted, qpm = checks.boolean(body, 'humanize', False), checks.qpm(body)
-    if wanted and studio.humanizer is None:
+  def humanize_options(body):
+    """The humanize fields of a generate or regenerate: None (not asked for) or a dict of arguments."""
+    if not checks.boolean(body, 'humanize', False):
+      checks.qpm(body)  # checked all the same
+      return None
+    if studio.humanizer is None:
       raise RequestError('"humanize" asked for, but no humanizer is loaded')
-    return wanted, qpm
+    return humanize_fields(body, 'humanize_temperature')
 
-  def result(hits, seed, log_likelihood, humanize_it, qpm):
-    velocities = None
-    if humanize_it:
-      velocities = _grid_json(studio.humanize(hits, qpm, seed)[0])
-    return flask.jsonify(grid=_grid_json(hits), seed=seed, log_likelihood=log_likelihood,
-                         velocities=velocities)
+  def humanize_fields(body, temperature_name):
+    return {'qpm': checks.qpm(body),
+            'temperature': checks.number(body, temperature_name, 1.0, 0.0, checks.MAX_TEMPERATURE,
+                                         low_open=True),
+            'strength': checks.number(body, 'strength', 1.0, 0.0, 1.0),
+            'centre': checks.boolean(body, 'centre', False)}
+
+  def humanized(hits, seed, options):
+    velocities, offsets = studio.humanize(hits, options['qpm'], seed, options['temperature'],
+                                          options['strength'], options['centre'])
+    return _grid_json(velocities), _offsets_json(offsets)
+
+  def results(source, outputs, seed, options):
+    """The answer of a generate or regenerate: the first output at the top, every one in "variations"."""
+    variations = []
+    for hits, score in outputs:
+      velocities = offsets = None
+      if options is not None:
+        velocities, offsets = humanized(hits, seed, options)
+      variations.append({'grid': _grid_json(hits), 'log_likelihood': score, 'velocities': velocities,
+                         'offsets': offsets, 'changed': bool(not np.array_equal(hits, source))})
+    first = variations[0]
+    return flask.jsonify(grid=first['grid'], seed=seed, log_likelihood=first['log_likelihood'],
+                         velocities=first['velocities'], offsets=first['offsets'], changed=first['changed'],
+                         variations=variations)
 
   @app.get('/')
   def index():
@@ -195,9 +250,9 @@ def create_app(loaded, humanizer=None, warm=True):
     seed_step = checks.seed_step(body, len(hits))
     temperature = checks.temperature(body)
     seed = checks.seed(body)
-    humanize_it, qpm = humanize_option(body)
-    generated, score = studio.generate(hits, seed_step, temperature, seed)
-    return result(generated, seed, score, humanize_it, qpm)
+    count = checks.integer(body, 'variations', 1, 1, MAX_VARIATIONS)
+    options = humanize_options(body)
+    return results(hits, studio.generate(hits, seed_step, temperature, seed, count), seed, options)
 
   @app.post('/api/regenerate')
   def regenerate():
@@ -207,21 +262,43 @@ def create_app(loaded, humanizer=None, warm=True):
     seed_step = checks.seed_step(body, len(hits), 1)
     temperature = checks.temperature(body)
     seed = checks.seed(body)
-    humanize_it, qpm = humanize_option(body)
-    generated, score = studio.regenerate(hits, voices, seed_step, temperature, seed)
-    return result(generated, seed, score, humanize_it, qpm)
+    count = checks.integer(body, 'variations', 1, 1, MAX_VARIATIONS)
+    options = humanize_options(body)
+    return results(hits, studio.regenerate(hits, voices, seed_step, temperature, seed, count), seed,
+                   options)
+
+  @app.post('/api/continue')
+  def continue_groove():
+    body = checks.body_of(flask.request)
+    hits = checks.grid(body)
+    bars = checks.integer(body, 'bars', len(hits) // checks.STEPS_PER_BAR, 1, checks.MAX_BARS)
+    keep_voices = checks.voices(body, 'keep_voices', allow_empty=True)
+    keep_bars = checks.bar_indices(body, 'keep_bars', bars)
+    temperature = checks.temperature(body)
+    seed = checks.seed(body)
+    options = humanize_options(body)
+    new = studio.extend(hits, bars * checks.STEPS_PER_BAR, keep_voices, keep_bars, temperature, seed)
+    velocities = offsets = None
+    if options is not None:
+      # Humanized in the context of what plays before it, so the bar line does not jump.
+      both_v, both_o = humanized(np.concatenate([hits, new]), seed, options)
+      velocities, offsets = both_v[len(hits):], both_o[len(hits):]
+    return flask.jsonify(grid=_grid_json(new), seed=seed, velocities=velocities, offsets=offsets)
 
   @app.post('/api/humanize')
   def humanize():
     body = checks.body_of(flask.request)
     hits = checks.grid(body)
-    qpm = checks.qpm(body)
     seed = checks.seed(body)
-    temperature = checks.temperature(body)
-    strength = checks.number(body, 'strength', 1.0, 0.0, 1.0)
-    velocities, offsets = studio.humanize(hits, qpm, seed, temperature, strength)
-    return flask.jsonify(velocities=_grid_json(velocities),
-                         offsets=np.round(np.asarray(offsets, np.float64), 4).tolist(), seed=seed)
+    options = humanize_fields(body, 'temperature')
+    velocities, offsets = humanized(hits, seed, options)
+    return flask.jsonify(velocities=velocities, offsets=offsets, seed=seed)
+
+  @app.post('/api/clip')
+  def clip():
+    body = checks.body_of(flask.request)
+    data = checks.base64_bytes(body, 'midi', checks.MAX_CLIP_BYTES)
+    return flask.jsonify(clips.read_clip(data))
 
   @app.post('/api/midi')
   def midi_download():
@@ -231,15 +308,15 @@ def create_app(loaded, humanizer=None, warm=True):
     velocities = checks.matrix(body, 'velocities', len(hits), 0, 127, integer=True)
     offsets = checks.matrix(body, 'offsets', len(hits), -0.5, 0.5, integer=False)
     swing = checks.number(body, 'swing', 0.0, 0.0, checks.MAX_SWING)
-    data = midi_file(hits, qpm, velocities, offsets, swing)
+    swing_unit = checks.choice(body, 'swing_unit', clips.SWING_UNITS, 16)
+    data = clips.grid_midi(hits, qpm, velocities, offsets, swing, swing_unit)
     response = flask.Response(data, mimetype='audio/midi')
     response.headers['Content-Disposition'] = 'attachment; filename=drums_rnn_studio.mid'
     return response
 
   @app.errorhandler(RequestError)
-  @app.errorhandler(DrumsRnnError)
   def bad_request(error):
-    return flask.jsonify(error=str(error)), 400
+    return flask.jsonify(error=str(error)), 413 if isinstance(error, checks.BodyTooLarge) else 400
 
   @app.errorhandler(HTTPException)
   def http_error(error):

@@ -13,8 +13,12 @@ Grids are lists of steps, each a list of 9 ints 0/1 in the order of
 bars.
 """
 
+import base64
+import binascii
+import json
 import math
 import os
+import re
 
 import numpy as np
 
@@ -28,6 +32,9 @@ MAX_SEED = 2 ** 63 - 1  # the sampler uses 63 bits of the seed
 MIN_QPM, MAX_QPM = 20.0, 300.0
 MAX_TEMPERATURE = 5.0
 MAX_SWING = 0.5
+MAX_CLIP_BYTES = 512 * 1024  # a MIDI clip dropped on the page
+MAX_BODY_BYTES = 1024 * 1024  # every request fits: the largest, a clip, is at most ~700 KiB
+MAX_JSON_DEPTH = 8  # the deepest a request needs is 3 (an object of lists of lists)
 _MISSING = object()
 
 
@@ -35,14 +42,52 @@ class RequestError(Exception):
   """A bad request: the message is what the client is told (HTTP 400)."""
 
 
+class BodyTooLarge(RequestError):
+  """A request body over MAX_BODY_BYTES (HTTP 413)."""
+
+
 def body_of(request):
-  """The JSON object of a Flask request, or RequestError (the content type is not required)."""
-  data = request.get_json(force=True, silent=True)
-  if data is None:
-    raise RequestError('the request body must be JSON (an object such as {"grid": [...]})')
+  """The JSON object of a Flask request, or RequestError: malformed, nested too deeply, not an object.
+
+  (The content type and the size are checked before, by `guard`.)
+  """
+  raw = _read_at_most(request.stream, MAX_BODY_BYTES + 1)  # a chunked body has no Content-Length
+  if len(raw) > MAX_BODY_BYTES:
+    raise BodyTooLarge(f'the request body is over {MAX_BODY_BYTES} bytes: the studio takes at most '
+                       f'{MAX_BODY_BYTES} ({MAX_BODY_BYTES / 2 ** 20:g} MiB)')
+  if json_depth(raw) > MAX_JSON_DEPTH:
+    raise RequestError(f'the request body is JSON nested deeper than {MAX_JSON_DEPTH} levels: '
+                       'the studio\'s requests are an object of lists of lists')
+  try:
+    data = json.loads(raw)
+  except RecursionError:
+    raise RequestError('the request body is JSON nested too deeply') from None
+  except (ValueError, UnicodeDecodeError) as e:
+    raise RequestError(f'the request body must be JSON (an object such as {{"grid": [...]}}): {e}'[:300]) from None
   if not isinstance(data, dict):
     raise RequestError(f'the request body must be a JSON object, got {type(data).__name__}')
   return data
+
+
+def _read_at_most(stream, limit):
+  parts, total = [], 0
+  while total < limit:
+    chunk = stream.read(limit - total)
+    if not chunk:
+      break
+    parts.append(chunk)
+    total += len(chunk)
+  return b''.join(parts)
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(raw):
+  """How deeply brackets nest in JSON text (strings skipped), in one vectorised pass."""
+  brackets = np.frombuffer(_JSON_STRING.sub(b'""', raw), np.uint8)
+  steps = (np.isin(brackets, (91, 123)).astype(np.int32) - np.isin(brackets, (93, 125)))
+  return int(np.cumsum(steps).max()) if steps.size else 0
 
 
 def _get(body, name, default):
@@ -128,6 +173,14 @@ def boolean(body, name, default=False):
   return value
 
 
+def choice(body, name, choices, default=_MISSING):
+  """A field that must be one of `choices` (compared with ==, bools never equal to ints)."""
+  value = _get(body, name, default)
+  if not any(type(value) is type(c) and value == c for c in choices):
+    raise RequestError(f'"{name}" must be one of {", ".join(map(str, choices))}, got {value!r}')
+  return value
+
+
 def seed(body):
   """The "seed" field (0..2**63-1); absent or null: a fresh random one, returned to the client."""
   value = body.get('seed')
@@ -149,15 +202,39 @@ def seed_step(body, num_steps, default=_MISSING):
   return integer(body, 'seed_step', default, 1, num_steps - 1)
 
 
-def voices(body):
-  """Voice names from DRUM_VOICE_NAMES (at least one), deduplicated in the given order."""
-  value = _get(body, 'voices', _MISSING)
+def voices(body, name='voices', allow_empty=False):
+  """Voice names from DRUM_VOICE_NAMES (at least one unless allow_empty), deduplicated in the given order."""
+  value = _get(body, name, [] if allow_empty else _MISSING)
   if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-    raise RequestError('"voices" must be a list of voice names: ' + ', '.join(DRUM_VOICE_NAMES))
-  if not value:
-    raise RequestError('"voices" is empty: choose at least one of ' + ', '.join(DRUM_VOICE_NAMES))
+    raise RequestError(f'"{name}" must be a list of voice names: ' + ', '.join(DRUM_VOICE_NAMES))
+  if not value and not allow_empty:
+    raise RequestError(f'"{name}" is empty: choose at least one of ' + ', '.join(DRUM_VOICE_NAMES))
   unknown = [v for v in value if v not in DRUM_VOICE_NAMES]
   if unknown:
-    raise RequestError(f'unknown voice {unknown[0]!r} in "voices": choose from '
+    raise RequestError(f'unknown voice {unknown[0]!r} in "{name}": choose from '
                        + ', '.join(DRUM_VOICE_NAMES))
   return list(dict.fromkeys(value))
+
+
+def bar_indices(body, name, num_bars):
+  """A set of bar indices 0..num_bars-1 (absent: none)."""
+  value = _get(body, name, [])
+  if not isinstance(value, list) or not all(_is_int(b) and 0 <= b < num_bars for b in value):
+    raise RequestError(f'"{name}" must be a list of bar indices in 0..{num_bars - 1}, got {value!r}'[:300])
+  return set(value)
+
+
+def base64_bytes(body, name, max_bytes):
+  """The bytes of a base64 string field (standard alphabet), at most max_bytes once decoded."""
+  value = _get(body, name, _MISSING)
+  if not isinstance(value, str):
+    raise RequestError(f'"{name}" must be a base64 string of the file\'s bytes')
+  if len(value) > 4 * (max_bytes // 3 + 1):
+    raise RequestError(f'"{name}" is too large: at most {max_bytes // 1024} KiB')
+  try:
+    data = base64.b64decode(value, validate=True)
+  except (binascii.Error, ValueError):
+    raise RequestError(f'"{name}" is not valid base64') from None
+  if not data:
+    raise RequestError(f'"{name}" is empty')
+  return data
