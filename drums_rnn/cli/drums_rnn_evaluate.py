@@ -15,6 +15,12 @@ Score MIDI under a trained model (mean log-likelihood per step, perplexity):
 
   drums_rnn_evaluate --run_dir=/tmp/drums_rnn/logdir/run1 --midi_dir=/tmp/some_midi
 
+Measure whether a drum_kit_control model follows its controls (style, fills,
+density) on the Groove test split, beside the same model with them disabled:
+
+  drums_rnn_evaluate --controls --bundle_file=drum_kit_control.mag --groove_dir=/data/groove \
+      --output_json=/tmp/controls.json
+
 Write a shuffled-steps baseline of the reference set (a trivial generator)
 and, with --midi_dir naming the same folder, compare it with the reference:
 
@@ -63,6 +69,11 @@ flags.DEFINE_integer('max_bars', 0,
                      'performances on equal lengths.')
 flags.DEFINE_float('qpm', 120.0, 'Tempo of the shuffled-steps MIDI files.')
 flags.DEFINE_integer('batch_size', 32, 'Drum tracks scored per model batch.')
+flags.DEFINE_boolean('controls', False, 'Measure how well a drum_kit_control model (a model flag) '
+                     'follows its controls -- style, fills, density -- against the test split of '
+                     '--groove_dir, beside the same model with its controls disabled.')
+flags.DEFINE_integer('num_outputs', 32, 'With --controls: grooves generated per request.')
+flags.DEFINE_float('temperature', 1.0, 'With --controls: sampling temperature.')
 
 
 def _reference_paths():
@@ -102,6 +113,8 @@ def main(argv):
     logging.info('--generator_id/--generator_description only name bundles saved by '
                  'drums_rnn_generate --save_generator_bundle; ignored here')
   use_model = any(FLAGS[name].value for name in shared_flags.MODEL_FLAGS)
+  if FLAGS.controls:
+    return _evaluate_controls()
   ref_paths, ref_label, credit = _reference_paths()
   if not (FLAGS.midi_dir or ref_paths):
     raise DrumsRnnError('nothing to evaluate: give --midi_dir and/or a reference set '
@@ -119,6 +132,23 @@ def main(argv):
       shuffled_output_dir=FLAGS.shuffled_output_dir, seed=0 if FLAGS.seed is None else FLAGS.seed,
       qpm=FLAGS.qpm, batch_size=FLAGS.batch_size, output_csv=FLAGS.output_csv,
       output_json=FLAGS.output_json, plot_dir=FLAGS.plot_dir)
+  return 0
+
+
+def _evaluate_controls():
+  """drums_rnn_evaluate --controls: the control figures as tables (and --output_json)."""
+  if not FLAGS.groove_dir:
+    raise DrumsRnnError('--controls measures against the Groove MIDI Dataset: give --groove_dir')
+  loaded = _load_model()
+  if loaded is None:
+    raise DrumsRnnError('--controls needs the drum_kit_control model to measure: give --bundle_file, '
+                        '--run_dir or --checkpoint_file')
+  from drums_rnn.language_model import control_evaluation  # pylint: disable=import-outside-toplevel
+  report = control_evaluation.evaluate_controls(
+      loaded, FLAGS.groove_dir, FLAGS.num_outputs, 0 if FLAGS.seed is None else FLAGS.seed,
+      FLAGS.temperature, FLAGS.output_json)
+  print(control_evaluation.format_report(report), end='')
+  print(f'\nData: {report["credit"]}')
   return 0
 
 

@@ -52,7 +52,7 @@ def _scorer(model, input_size):
   return score
 
 
-def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32):
+def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32, controls=None):
   """Per track: (sum of log p(label), number of predicted steps, correct argmaxes).
 
   Args:
@@ -60,6 +60,8 @@ def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32):
     drum_encoding: its config's DrumEncoding.
     tracks: list of int arrays of class indices, each at least 2 steps.
     batch_size: tracks per compiled call.
+    controls: with a controlled encoding, each track's [3, steps] control
+      values (:mod:`drums_rnn.controls`); None = every control disabled.
   Returns:
     three arrays [len(tracks)] in the order of `tracks`.
   """
@@ -70,7 +72,8 @@ def track_log_likelihoods(model, drum_encoding, tracks, batch_size=32):
   correct = np.zeros(len(tracks))
   for start in range(0, len(order), batch_size):
     batch = order[start:start + batch_size]
-    encoded = [drum_encoding.encode(tracks[i]) for i in batch]
+    encoded = [drum_encoding.encode(tracks[i], None if controls is None else controls[i])
+               for i in batch]
     length = max(e[1].shape[0] for e in encoded)
     inputs = np.zeros((len(batch), length, drum_encoding.input_size), np.float32)
     labels = np.zeros((len(batch), length), np.int64)
@@ -138,7 +141,7 @@ def extract_model_tracks(paths, config, what='MIDI files'):
   return tracks
 
 
-def model_likelihood(model, config, tracks, label='tracks', batch_size=32):
+def model_likelihood(model, config, tracks, label='tracks', batch_size=32, controls=None):
   """Mean log-likelihood per predicted step and perplexity of `tracks`.
 
   A track whose score is not finite (the model's activations overflowed,
@@ -148,7 +151,7 @@ def model_likelihood(model, config, tracks, label='tracks', batch_size=32):
   if batch_size < 1:
     raise ArgumentError(f'{{batch_size}} must be positive, got {batch_size}', 'batch_size')
   start = time.time()
-  sums, counts, correct = track_log_likelihoods(model, config.encoding, tracks, batch_size)
+  sums, counts, correct = track_log_likelihoods(model, config.encoding, tracks, batch_size, controls)
   elapsed = time.time() - start
   logging.info('scored %d steps of %d tracks in %.1f s (%.0f steps/s)', int(counts.sum()), len(tracks),
                elapsed, counts.sum() / max(elapsed, 1e-9))
