@@ -16,6 +16,12 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 "$BIN/drums_rnn_evaluate" --bundle_file=drums_rnn/models/drum_kit.mag --groove_dir="$GROOVE" \
   --reference_split=test --midi_dir="$OUT/generated" --max_bars=8 \
   --output_json="$OUT/generated_vs_test.json" --output_csv="$OUT/generated_vs_test.csv" | tee "$OUT/generated_vs_test.txt"
+# Test beats and test fills as separate references: 52 of the 129 test files are one-bar fill snippets.
+for kind in beat fill; do
+  "$BIN/drums_rnn_evaluate" --groove_dir="$GROOVE" --reference_split=test --reference_beat_type=$kind \
+    --midi_dir="$OUT/generated" --max_bars=8 \
+    --output_json="$OUT/generated_vs_test_${kind}s.json" | tee "$OUT/generated_vs_test_${kind}s.txt"
+done
 "$BIN/drums_rnn_evaluate" --groove_dir="$GROOVE" --reference_split=test --shuffled_output_dir="$OUT/shuffled" \
   --midi_dir="$OUT/shuffled" --max_bars=8 --seed=1 \
   --output_json="$OUT/shuffled_vs_test.json" --output_csv="$OUT/shuffled_vs_test.csv" | tee "$OUT/shuffled_vs_test.txt"

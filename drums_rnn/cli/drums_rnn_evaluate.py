@@ -52,6 +52,9 @@ flags.DEFINE_string('reference_dir', None,
 flags.DEFINE_string('reference_split', None,
                     'Use this split (train, validation or test) of the Groove MIDI Dataset in '
                     '--groove_dir as the reference set instead of --reference_dir.')
+flags.DEFINE_enum('reference_beat_type', None, ['beat', 'fill'],
+                  'With --reference_split: only the Groove files of this beat_type (beat: the '
+                  'performances; fill: the short fill snippets, where toms live).')
 flags.DEFINE_string('groove_dir', None,
                     'Folder of the Groove MIDI Dataset (the one holding info.csv), for --reference_split.')
 shared_flags.define_model_flags('model to score the MIDI with (--config picks the config of Magenta '
@@ -81,8 +84,11 @@ def _reference_paths():
   if FLAGS.reference_dir and FLAGS.reference_split:
     raise DrumsRnnError('give either --reference_dir or --reference_split, not both')
   if FLAGS.reference_split:
-    paths = groove.split_files(FLAGS.groove_dir, FLAGS.reference_split)
-    return paths, f'groove {FLAGS.reference_split}', groove.CREDIT
+    paths = groove.split_files(FLAGS.groove_dir, FLAGS.reference_split, FLAGS.reference_beat_type)
+    kind = f' {FLAGS.reference_beat_type}s' if FLAGS.reference_beat_type else ''
+    return paths, f'groove {FLAGS.reference_split}{kind}', groove.CREDIT
+  if FLAGS.reference_beat_type:
+    raise DrumsRnnError('--reference_beat_type picks files of --reference_split')
   if FLAGS.groove_dir:
     raise DrumsRnnError('--groove_dir needs --reference_split (train, validation or test)')
   if FLAGS.reference_dir:
