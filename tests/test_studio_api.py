@@ -6,7 +6,11 @@ differ, velocities and offsets in range, MIDI that parses back to the right
 drum notes), every kind of bad request answering 400 with a JSON message,
 unexpected failures answering 500 in JSON without stopping the app, no
 retracing of the compiled sampler or humanizer whatever the requests, and
-concurrent requests giving the results of serial ones. The command itself:
+concurrent requests giving the results of serial ones. Controls (issue 18),
+with a tiny drum_kit_control model: /api/model's "controls", the control
+fields reaching the sampler for the whole track (continue repeating them
+over the bars it adds), their 400s, a plain model refusing them, requests
+without them answered as before, no retracing. The command itself:
 a taken port and bad flags are one `error:` line and exit 2; Ctrl-C stops a
 serving studio with exit 0.
 """

@@ -4,7 +4,10 @@ The real server (werkzeug, threaded, a free port) runs in a thread; the
 page is driven like a user would: cells toggled in the primer, Generate,
 Regenerate one row, Ctrl-Z, Humanize, Play (the cursor has to move over the
 grid), Stop, Download MIDI (the file Chromium saves must be a drum MIDI of
-the page's hits, with the humanized velocities). Skips, with the
+the page's hits, with the humanized velocities). A second server over a
+tiny drum_kit_control model checks the groove controls (style, density,
+per-bar fills: sent, kept, reachable by keyboard); the plain page shows
+none of them. Skips, with the
 reason, where Selenium, Chromium or chromedriver are missing. Selenium is
 given the local chromedriver, so it never downloads one.
 """
