@@ -6,7 +6,11 @@ differ, velocities and offsets in range, MIDI that parses back to the right
 drum notes), every kind of bad request answering 400 with a JSON message,
 unexpected failures answering 500 in JSON without stopping the app, no
 retracing of the compiled sampler or humanizer whatever the requests, and
-concurrent requests giving the results of serial ones. The command itself:
+concurrent requests giving the results of serial ones. Controls (issue 18),
+with a tiny drum_kit_control model: /api/model's "controls", the control
+fields reaching the sampler for the whole track (continue repeating them
+over the bars it adds), their 400s, a plain model refusing them, requests
+without them answered as before, no retracing. The command itself:
 a taken port and bad flags are one `error:` line and exit 2; Ctrl-C stops a
 serving studio with exit 0.
 """
@@ -673,3 +677,206 @@ def test_new_fields_bad_values_are_400(client, path, body, message):
   assert response.status_code == 400, response.get_json()
   error = response.get_json()['error']
   assert message in error and '--' not in error, error
+
+
+# ---------------------------------------------------------------------------------------------
+# Controls (issue 18): style, density and fills for a drum_kit_control model; refused by a plain one
+
+
+@pytest.fixture(scope='module')
+def controlled_app():
+  """A warmed app over a tiny, untrained drum_kit_control model (no humanizer)."""
+  from drums_rnn import configs  # pylint: disable=import-outside-toplevel
+  from drums_rnn.language_model.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
+  config = configs.get_config('drum_kit_control')
+  hparams = config.hparams({'rnn_layer_sizes': [16], 'attn_length': 4})
+  model = DrumsRnnModel.from_config(config, hparams, seed=1)
+  return studio_app.create_app(loading.LoadedModel(config, hparams, model, 'tiny', 'test'), None)
+
+
+@pytest.fixture(scope='module')
+def controlled(controlled_app):
+  return controlled_app.test_client()
+
+
+class SamplerCalls:
+  """Records the `controls` of every call of a Studio's sampler (and still samples)."""
+
+  def __init__(self, studio, monkeypatch):
+    self.calls = []
+    real = studio.sampler.sample
+
+    def recorded(*args, **kwargs):
+      self.calls.append(kwargs.get('controls'))
+      return real(*args, **kwargs)
+
+    monkeypatch.setattr(studio.sampler, 'sample', recorded)
+
+
+def _per_bar(values, steps_per_bar=16):
+  """The per-bar rows of per-step control values, checking every step of a bar holds the same."""
+  values = np.asarray(values)
+  bars = values.reshape(3, -1, steps_per_bar)
+  assert (bars == bars[:, :, :1]).all()
+  return bars[:, :, 0].tolist()
+
+
+def test_model_info_reports_the_controls_only_for_a_model_with_them(client, controlled):
+  assert client.get('/api/model').get_json()['controls'] is None
+  info = controlled.get('/api/model').get_json()
+  assert info['config'] == 'drum_kit_control' and info['voices'] == VOICES
+  assert info['controls'] == {
+      'styles': ['rock', 'latin', 'funk', 'jazz', 'hiphop', 'afrobeat', 'neworleans', 'afrocuban', 'other'],
+      'density_bins': ['< 13', '13-16', '17-19', '20-23', '>= 24'], 'density_edges': [13, 17, 20, 24]}
+
+
+def test_requests_without_control_fields_are_bit_identical_to_before(app, client, controlled_app, controlled,
+                                                                    monkeypatch):
+  from drums_rnn.language_model import generation  # pylint: disable=import-outside-toplevel
+  # The shipped (plain) model: the studio's answers are the library's own, called as before (no controls).
+  studio = app.extensions[studio_app.EXTENSION]
+  loaded = studio.loaded
+  grid = rock_primer(64, 1)
+  events = loaded.config.encoding.classes_to_events(encoding.hits_to_classes(np.array(grid, bool)))
+  sampler = generation.BatchedSampler(loaded.model, loaded.config.encoding)  # a sampler of its own
+  for seed in (3, 4):
+    result = generate(client, seed, grid, variations=2)
+    tracks, scores = generation.generate_tracks(loaded.model, loaded.config, events[:16], num_outputs=2,
+                                                num_steps=64, temperature=1.0, seed=seed, sampler=sampler)
+    assert [v['grid'] for v in result['variations']] == [
+        encoding.classes_to_hits(loaded.config.encoding.classes_from_events(t)).astype(int).tolist()
+        for t in tracks]
+    assert [v['log_likelihood'] for v in result['variations']] == [float(s) for s in scores]
+    regenerated = post(client, '/api/regenerate', {'grid': result['grid'], 'voices': ['snare', 'ride'],
+                                                   'seed_step': 16, 'seed': seed})
+    events_now = loaded.config.encoding.classes_to_events(encoding.hits_to_classes(np.array(result['grid'], bool)))
+    tracks, _ = generation.regenerate_voices(loaded.model, loaded.config, events_now, ['snare', 'ride'],
+                                             primer_steps=16, seed=seed, sampler=sampler)
+    assert regenerated['grid'] == encoding.classes_to_hits(
+        loaded.config.encoding.classes_from_events(tracks[0])).astype(int).tolist()
+  # Every sampler call of every endpoint gets no controls at all, as before.
+  calls = SamplerCalls(studio, monkeypatch)
+  generate(client, 5, grid, style=None, density=None, fills=None)  # null: the same as left out
+  post(client, '/api/regenerate', {'grid': grid, 'voices': ['snare'], 'seed': 5})
+  post(client, '/api/continue', {'grid': grid, 'seed': 5, 'keep_voices': ['bass_drum'], 'keep_bars': [2]})
+  assert len(calls.calls) == 4 and all(c is None for c in calls.calls)  # 1 + 1 + 2 (a locked bar splits)
+  # A model with controls, asked for none: every control disabled (the library's default), whatever the form.
+  small = controlled_app.extensions[studio_app.EXTENSION]
+  calls = SamplerCalls(small, monkeypatch)
+  plain = generate(controlled, 6, grid)
+  assert generate(controlled, 6, grid, style=None, density=None, fills=None) == plain
+  assert calls.calls == [None, None]
+  primer = small.loaded.config.encoding.classes_to_events(encoding.hits_to_classes(np.array(grid, bool)))[:16]
+  tracks, _ = generation.generate_tracks(small.loaded.model, small.loaded.config, primer, num_outputs=1,
+                                         num_steps=64, seed=6)
+  assert plain['grid'] == encoding.classes_to_hits(
+      small.loaded.config.encoding.classes_from_events(tracks[0])).astype(int).tolist()
+
+
+def test_control_fields_reach_the_sampler_for_the_whole_track(controlled_app, controlled, monkeypatch):
+  studio = controlled_app.extensions[studio_app.EXTENSION]
+  calls = SamplerCalls(studio, monkeypatch)
+  funk, jazz = 2, 3
+  result = generate(controlled, 1, rock_primer(64, 1), style='funk', density=[1, None, 3, 4],
+                    fills=[False, True, False, True], variations=3)
+  assert len(result['variations']) == 3
+  assert _per_bar(calls.calls[-1]) == [[funk] * 4, [0, 1, 0, 1], [1, -1, 3, 4]]  # the primer's bar included
+  post(controlled, '/api/regenerate', {'grid': result['grid'], 'voices': ['snare'], 'seed_step': 5, 'seed': 2,
+                                       'style': 'jazz', 'density': 0})
+  assert _per_bar(calls.calls[-1]) == [[jazz] * 4, [-1] * 4, [0] * 4]
+  generate(controlled, 1, rock_primer(32, 1), fills=[False, False])  # the fill control on: no fill anywhere
+  assert _per_bar(calls.calls[-1]) == [[-1, -1], [0, 0], [-1, -1]]
+  # The controls change what is played (the same seed), and the same request gives the same answer.
+  others = [generate(controlled, seed, rock_primer(64, 1), style='jazz', density=4, fills=[True] * 4)['grid']
+            for seed in (1, 2, 3)]
+  plain = [generate(controlled, seed, rock_primer(64, 1))['grid'] for seed in (1, 2, 3)]
+  assert others != plain
+  assert generate(controlled, 1, rock_primer(64, 1), style='jazz', density=4, fills=[True] * 4)['grid'] == others[0]
+
+
+def test_continue_repeats_the_grids_controls_over_the_bars_it_adds(controlled_app, controlled, monkeypatch):
+  studio = controlled_app.extensions[studio_app.EXTENSION]
+  calls = SamplerCalls(studio, monkeypatch)
+  source = rock_primer(64, 4)  # a 4-bar loop, its fill asked for in bar 4
+  fills = [False, False, False, True]
+  result = post(controlled, '/api/continue', {'grid': source, 'seed': 3, 'bars': 8, 'fills': fills,
+                                               'style': 'latin', 'density': [0, 1, 2, 3]})
+  assert len(result['grid']) == 128
+  (values,) = calls.calls  # one call: the 4 bars played, then 8 new ones
+  rows = _per_bar(values)
+  assert len(rows[0]) == 12 and rows[0] == [1] * 12
+  assert [b + 1 for b, f in enumerate(rows[1]) if f] == [4, 8, 12]  # bars 4, 8, 12 of the growing groove
+  assert rows[2] == [0, 1, 2, 3] * 3
+  # Locked bars and rows split the new bars into several calls: each sees the controls of its own bars.
+  calls.calls.clear()
+  post(controlled, '/api/continue', {'grid': source, 'seed': 3, 'fills': fills, 'keep_bars': [1],
+                                     'keep_voices': ['bass_drum']})
+  assert [len(_per_bar(v)[1]) for v in calls.calls] == [5, 8]  # new bar 1; then new bars 3-4 after it
+  assert all(_per_bar(v)[1] == (fills * 2)[:len(_per_bar(v)[1])] for v in calls.calls)
+
+
+CONTROL_BAD_REQUESTS = [
+    ({'style': 'polka'}, 'unknown "style" \'polka\': choose one of rock, latin, funk, jazz, hiphop, afrobeat, '
+                         'neworleans, afrocuban, other'),
+    ({'style': 2}, '"style" must be a style name (one of rock,'),
+    ({'style': ['rock', 'funk']}, '"style" must be a style name'),
+    ({'density': 5}, '"density" bin 5 is out of range: the bins are 0..4 (hits a bar: 0: < 13, 1: 13-16,'),
+    ({'density': -1}, '"density" bin -1 is out of range'),
+    ({'density': 2.0}, '"density" must be a bin 0..4'),
+    ({'density': True}, '"density" must be a bin 0..4'),
+    ({'density': '2'}, '"density" must be a bin 0..4'),
+    ({'density': [1, 2, 3]}, '"density" gives 3 bars but the pattern has 2: densities for bars past the pattern'),
+    ({'density': [1]}, '"density" gives 1 bar but the pattern has 2: give one per bar'),
+    ({'density': [1, 9]}, '"density" of bar 2 bin 9 is out of range'),
+    ({'density': [1, 'x']}, '"density" of bar 2 must be a bin'),
+    ({'fills': [False, True, True]}, '"fills" gives 3 bars but the pattern has 2: fills for bars past the pattern'),
+    ({'fills': [True]}, '"fills" gives 1 bar but the pattern has 2'),
+    ({'fills': [1, 0]}, '"fills" bar 1 must be true or false, got 1'),
+    ({'fills': True}, '"fills" must be a list of one true/false per bar (2 here)'),
+    ({'fills': 'bar 4'}, '"fills" must be a list'),
+]
+
+
+@pytest.mark.parametrize('path', ['/api/generate', '/api/regenerate', '/api/continue'])
+@pytest.mark.parametrize('fields, message', CONTROL_BAD_REQUESTS,
+                         ids=[f'{i}-{m[:24]}' for i, (_, m) in enumerate(CONTROL_BAD_REQUESTS)])
+def test_bad_control_fields_are_400_naming_the_field(controlled, path, fields, message):
+  body = dict(GOOD, voices=['snare'], **fields)
+  response = controlled.post(path, json=body)
+  assert response.status_code == 400, response.get_json()
+  error = response.get_json()['error']
+  assert message in error and '--' not in error, error
+  assert controlled.post(path, json=dict(GOOD, voices=['snare'])).status_code == 200  # and it keeps serving
+
+
+@pytest.mark.parametrize('path', ['/api/generate', '/api/regenerate', '/api/continue'])
+def test_a_model_without_controls_refuses_control_fields_naming_them(client, plain_client, path):
+  for fields, named in (({'style': 'rock'}, '"style"'), ({'density': 2, 'fills': [True, False]},
+                                                         '"density", "fills"')):
+    response = client.post(path, json=dict(GOOD, voices=['snare'], **fields))
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()['error']
+    assert error.startswith('this model takes no controls') and error.endswith(f'leave out {named}'), error
+    assert '--' not in error
+  # Checked before anything runs: even an app that never warmed its sampler answers at once.
+  response = plain_client.post(path, json=dict(GOOD, voices=['snare'], style='funk'))
+  assert response.status_code == 400 and 'no controls' in response.get_json()['error']
+
+
+def test_requests_with_controls_never_retrace_the_sampler(controlled_app, controlled):
+  studio = controlled_app.extensions[studio_app.EXTENSION]
+  assert studio.sampler._run.experimental_get_tracing_count() == 1  # traced once, at start-up
+  styles = controlled.get('/api/model').get_json()['controls']['styles']
+  for bars in range(1, 9):
+    steps = 16 * bars
+    grid = rock_primer(steps, 1)
+    seed_step = 1 + (5 * bars) % (steps - 1)
+    fields = [{}, {'style': styles[bars]}, {'density': [bars % 5] * bars, 'fills': [b % 2 == 1 for b in range(bars)]},
+              {'style': styles[0], 'density': 4, 'fills': [True] * bars}][bars % 4]
+    result = generate(controlled, bars, grid, seed_step=seed_step, temperature=0.25 * bars, variations=1 + bars % 3,
+                      **fields)
+    post(controlled, '/api/regenerate', dict({'grid': result['grid'], 'voices': VOICES[:bars],
+                                              'seed_step': seed_step, 'seed': bars}, **fields))
+    post(controlled, '/api/continue', dict({'grid': result['grid'], 'seed': bars, 'bars': 9 - bars,
+                                            'keep_bars': [0] if bars < 8 else []}, **fields))
+  assert studio.sampler._run.experimental_get_tracing_count() == 1

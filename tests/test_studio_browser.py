@@ -4,7 +4,10 @@ The real server (werkzeug, threaded, a free port) runs in a thread; the
 page is driven like a user would: cells toggled in the primer, Generate,
 Regenerate one row, Ctrl-Z, Humanize, Play (the cursor has to move over the
 grid), Stop, Download MIDI (the file Chromium saves must be a drum MIDI of
-the page's hits, with the humanized velocities). Skips, with the
+the page's hits, with the humanized velocities). A second server over a
+tiny drum_kit_control model checks the groove controls (style, density,
+per-bar fills: sent, kept, reachable by keyboard); the plain page shows
+none of them. Skips, with the
 reason, where Selenium, Chromium or chromedriver are missing. Selenium is
 given the local chromedriver, so it never downloads one.
 """
@@ -1097,13 +1100,10 @@ return {bad, zones};
 '''
 
 
-def test_keyboard_labels_contrast_and_right_click(server, browser):
-  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+def _tab_misses(driver):
+  """(how many controls the page shows, the outerHTML of the first that one pass of Tab does not reach)."""
   from selenium.webdriver.common.action_chains import ActionChains  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
-  driver = browser
-  _open(driver, server)
-  # Every control is reached by Tab, in one pass (the grid is one stop: its focused cell).
   count = driver.execute_script("""
     window.__focused = [];
     document.addEventListener('focusin', (e) => window.__focused.push(e.target.dataset.tabcheck));
@@ -1113,16 +1113,35 @@ def test_keyboard_labels_contrast_and_right_click(server, browser):
     controls.forEach((e, i) => { e.dataset.tabcheck = String(i); });
     document.activeElement.blur();
     return controls.length;""")
-  assert count > 40
   chain = ActionChains(driver)
   for _ in range(count + 3):
     chain.send_keys(Keys.TAB)
   chain.perform()
   focused = driver.execute_script('return window.__focused')
   missed = sorted(set(range(count)) - {int(f) for f in focused if f is not None})
-  assert not missed, (focused, driver.execute_script(
+  return count, driver.execute_script(
       'return arguments[0].map((i) => document.querySelector(`[data-tabcheck="${i}"]`).outerHTML.slice(0, 120))',
-      missed[:5]))
+      missed[:5])
+
+
+def _unnamed_controls(driver):
+  """The controls without a name in the accessibility tree: [(role, node id)]; and the tree."""
+  tree = driver.execute_cdp_cmd('Accessibility.getFullAXTree', {})['nodes']
+  roles = {'button', 'checkbox', 'combobox', 'slider', 'spinbutton', 'textbox', 'gridcell', 'link', 'switch'}
+  return [(n['role']['value'], n.get('backendDOMNodeId')) for n in tree
+          if not n.get('ignored') and n.get('role', {}).get('value') in roles
+          and not (n.get('name') or {}).get('value', '').strip()], tree
+
+
+def test_keyboard_labels_contrast_and_right_click(server, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.action_chains import ActionChains  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+  driver = browser
+  _open(driver, server)
+  # Every control is reached by Tab, in one pass (the grid is one stop: its focused cell).
+  count, missed = _tab_misses(driver)
+  assert count > 40 and not missed, missed
   # The grid from the keyboard: arrows move, Enter toggles, the focus stays on the cell.
   first = driver.find_element(By.CSS_SELECTOR, '.cell[tabindex="0"]')
   assert (first.get_attribute('data-step'), first.get_attribute('data-voice')) == ('0', '0')
@@ -1133,11 +1152,7 @@ def test_keyboard_labels_contrast_and_right_click(server, browser):
   active.send_keys(Keys.END)
   assert driver.switch_to.active_element.get_attribute('data-step') == '31'
   # Every control has a name in the accessibility tree.
-  tree = driver.execute_cdp_cmd('Accessibility.getFullAXTree', {})['nodes']
-  roles = {'button', 'checkbox', 'combobox', 'slider', 'spinbutton', 'textbox', 'gridcell', 'link', 'switch'}
-  unnamed = [(n['role']['value'], n.get('backendDOMNodeId')) for n in tree
-             if not n.get('ignored') and n.get('role', {}).get('value') in roles
-             and not (n.get('name') or {}).get('value', '').strip()]
+  unnamed, tree = _unnamed_controls(driver)
   assert not unnamed, unnamed
   grids = [n for n in tree if n.get('role', {}).get('value') == 'grid' and not n.get('ignored')]
   assert len(grids) == 1 and grids[0]['name']['value'].startswith('Drum pattern')
@@ -1155,3 +1170,178 @@ def test_keyboard_labels_contrast_and_right_click(server, browser):
   ActionChains(driver).context_click(cell).perform()
   assert (0, 0) not in _hits(driver)
   assert not _severe(driver)
+
+
+# ---------------------------------------------------------------------------------------------
+# Controls (issue 18): a model with controls gets a style, a density and per-bar fills; a plain one none.
+
+
+class Recorder:
+  """WSGI middleware: keeps the JSON body of every model request the page sends, in order."""
+
+  def __init__(self, app):
+    self.app = app
+    self.bodies = []
+    self._lock = threading.Lock()
+
+  def __call__(self, environ, start_response):
+    if environ['REQUEST_METHOD'] == 'POST' and environ['PATH_INFO'] in GATED:
+      import io  # pylint: disable=import-outside-toplevel
+      import json  # pylint: disable=import-outside-toplevel
+      raw = environ['wsgi.input'].read(int(environ.get('CONTENT_LENGTH') or 0))
+      environ['wsgi.input'] = io.BytesIO(raw)
+      with self._lock:
+        self.bodies.append((environ['PATH_INFO'], json.loads(raw)))
+    return self.app(environ, start_response)
+
+  def last(self, path):
+    with self._lock:
+      found = [body for p, body in self.bodies if p == path]
+    return found[-1] if found else None
+
+
+CONTROL_FIELDS = ('style', 'density', 'fills')
+
+
+@pytest.fixture(scope='module')
+def controlled_studio():
+  """(url, recorder): the real server over a tiny, untrained drum_kit_control model, no humanizer."""
+  _require_browser()
+  from drums_rnn import configs  # pylint: disable=import-outside-toplevel
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel
+  from drums_rnn.language_model.model import DrumsRnnModel  # pylint: disable=import-outside-toplevel
+  from drums_rnn.studio import app as studio_app  # pylint: disable=import-outside-toplevel
+  from drums_rnn.studio import server as studio_server  # pylint: disable=import-outside-toplevel
+  config = configs.get_config('drum_kit_control')
+  hparams = config.hparams({'rnn_layer_sizes': [16], 'attn_length': 4})
+  model = DrumsRnnModel.from_config(config, hparams, seed=1)
+  app = studio_app.create_app(loading.LoadedModel(config, hparams, model, 'tiny_control.mag', 'test'), None)
+  recorder = Recorder(app.wsgi_app)
+  app.wsgi_app = recorder
+  httpd, url = studio_server.start_in_thread(app)
+  yield url, recorder
+  httpd.shutdown()
+
+
+def _controls_shown(driver):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  return {'style': Select(driver.find_element(By.ID, 'style')).first_selected_option.get_attribute('value'),
+          'density': Select(driver.find_element(By.ID, 'density')).first_selected_option.get_attribute('value'),
+          'fills': [b.get_attribute('aria-pressed') == 'true'
+                    for b in driver.find_elements(By.CSS_SELECTOR, '.tog.fill')]}
+
+
+def test_style_density_and_fills_are_sent_kept_and_reachable(controlled_studio, browser):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.support.ui import Select  # pylint: disable=import-outside-toplevel
+  url, recorder = controlled_studio
+  driver = browser
+  body = _open(driver, url)
+  assert driver.find_element(By.ID, 'groove-panel').is_displayed()
+  style, density = Select(driver.find_element(By.ID, 'style')), Select(driver.find_element(By.ID, 'density'))
+  assert [o.text for o in style.options] == ['any', 'Rock', 'Latin', 'Funk', 'Jazz', 'Hip-hop', 'Afrobeat',
+                                            'New Orleans', 'Afro-Cuban', 'Other']
+  assert [o.get_attribute('value') for o in style.options][1:4] == ['rock', 'latin', 'funk']
+  assert [o.text for o in density.options] == ['any', '< 13 hits/bar', '13-16 hits/bar', '17-19 hits/bar',
+                                              '20-23 hits/bar', '>= 24 hits/bar']
+  assert _controls_shown(driver) == {'style': '', 'density': '', 'fills': [False, False]}
+  assert driver.find_element(By.ID, 'grid').get_attribute('aria-rowcount') == '12'
+  # Nothing chosen: no control field is sent.
+  _lock_seed(driver, 3)
+  driver.find_element(By.ID, 'generate').click()
+  _wait(driver, lambda d: body.get_attribute('data-results') == '1', 'the generate result')
+  assert not set(CONTROL_FIELDS) & set(recorder.last('/api/generate')), recorder.last('/api/generate')
+  # Funk, 17-19 hits a bar, a fill in bar 2 (its toggle from the keyboard): all three go with Generate ...
+  style.select_by_value('funk')
+  density.select_by_value('2')
+  fill = driver.find_elements(By.CSS_SELECTOR, '.tog.fill')[1]
+  assert fill.get_attribute('aria-label') == 'Fill in bar 2'
+  fill.send_keys(Keys.ENTER)
+  assert _controls_shown(driver) == {'style': 'funk', 'density': '2', 'fills': [False, True]}
+  driver.find_element(By.ID, 'generate').click()
+  _wait(driver, lambda d: body.get_attribute('data-results') == '2', 'the generate result')
+  sent = recorder.last('/api/generate')
+  assert (sent['style'], sent['density'], sent['fills']) == ('funk', 2, [False, True]), sent
+  assert 'Funk \u00b7 17-19 hits/bar \u00b7 fill bar 2' in driver.find_element(By.ID, 'result').text
+  # ... and with Regenerate rows.
+  driver.find_elements(By.CSS_SELECTOR, '.rowcheck')[1].click()
+  driver.find_element(By.ID, 'regenerate').click()
+  _wait(driver, lambda d: body.get_attribute('data-results') == '3', 'the regenerate result')
+  sent = recorder.last('/api/regenerate')
+  assert (sent['voices'], sent['style'], sent['density'], sent['fills']) == (['snare'], 'funk', 2, [False, True])
+  assert not driver.find_elements(By.CSS_SELECTOR, '#status.error'), _status(driver)
+  # 4 bars: four toggles, bar 2's kept; a fill in bar 4 too; Endless play asks for them over the 4 bars.
+  Select(driver.find_element(By.ID, 'bars')).select_by_value('4')
+  driver.find_elements(By.CSS_SELECTOR, '.tog.fill')[3].click()
+  assert _controls_shown(driver)['fills'] == [False, True, False, True]
+  driver.find_element(By.CSS_SELECTOR, '.toggle .slider').click()  # Endless on
+  driver.find_element(By.ID, 'play').click()
+  _wait(driver, lambda d: recorder.last('/api/continue') is not None, 'the continuation request')
+  driver.find_element(By.ID, 'play').click()
+  sent = recorder.last('/api/continue')
+  assert (sent['bars'], sent['style'], sent['density'], sent['fills']) == (4, 'funk', 2, [False, True, False, True])
+  driver.find_element(By.CSS_SELECTOR, '.toggle .slider').click()  # Endless off
+  # Reachable and named from the keyboard, and readable, with a fill switched on.
+  count, missed = _tab_misses(driver)
+  assert count > 40 and not missed, missed
+  unnamed, _ = _unnamed_controls(driver)
+  assert not unnamed, unnamed
+  contrast = driver.execute_script(CONTRAST)
+  assert not contrast['bad'], contrast['bad']
+  # A reload keeps them; so does the share link, on a fresh load with nothing kept.
+  time.sleep(0.4)
+  driver.refresh()
+  _wait(driver, lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-state') == 'ready', 'the reload')
+  shown = {'style': 'funk', 'density': '2', 'fills': [False, True, False, True]}
+  assert _controls_shown(driver) == shown
+  driver.find_element(By.ID, 'share').click()
+  link = driver.find_element(By.ID, 'share-url').get_attribute('value')
+  driver.execute_script('localStorage.clear()')
+  driver.get('about:blank')
+  driver.get(link)
+  _wait(driver, lambda d: 'shared pattern' in _status(d), 'the shared link')
+  assert _controls_shown(driver) == shown
+  # "any" again and the fills off: nothing is sent.
+  Select(driver.find_element(By.ID, 'style')).select_by_value('')
+  Select(driver.find_element(By.ID, 'density')).select_by_value('')
+  for toggle in driver.find_elements(By.CSS_SELECTOR, '.tog.fill[aria-pressed="true"]'):
+    toggle.click()
+  _lock_seed(driver, 4)
+  driver.find_element(By.ID, 'generate').click()
+  _wait(driver, lambda d: d.find_element(By.TAG_NAME, 'body').get_attribute('data-results') == '1', 'generate')
+  assert not set(CONTROL_FIELDS) & set(recorder.last('/api/generate')), recorder.last('/api/generate')
+  assert not _severe(driver)
+
+
+def test_no_controls_for_a_model_without_them_even_from_a_pattern_that_has_some(server, browser, tmp_path):
+  import json  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  driver = browser
+  body = _open(driver, server)
+  assert not driver.find_element(By.ID, 'groove-panel').is_displayed()
+  assert not driver.find_elements(By.CSS_SELECTOR, '.tog.fill') and body.get_attribute('data-controls') == '0'
+  assert driver.find_element(By.ID, 'grid').get_attribute('aria-rowcount') == '11'
+  # A pattern saved with a model that has controls opens here; Generate sends none of them (the server
+  # would refuse them), and saving keeps them for the next model that has controls.
+  saved = driver.execute_script('return JSON.stringify(window.studio.state)')  # only to be sure the page is up
+  assert saved
+  doc = {'format': 'drums_rnn_studio/pattern', 'version': 1, 'bars': 2, 'qpm': 100, 'grid': _starter(),
+         'velocities': [[100 * h for h in row] for row in _starter()], 'offsets': [[0] * 9 for _ in range(32)],
+         'style': 'funk', 'density': 2, 'fill_bars': [1]}
+  path = tmp_path / 'funk.drums.json'
+  path.write_text(json.dumps(doc))
+  driver.find_element(By.ID, 'open-file').send_keys(str(path))
+  _wait(driver, lambda d: 'opened funk.drums.json' in _status(d), 'the pattern to open')
+  _lock_seed(driver, 2)
+  driver.find_element(By.ID, 'generate').click()
+  _wait(driver, lambda d: body.get_attribute('data-results') == '1', 'the generate result')
+  assert not driver.find_elements(By.CSS_SELECTOR, '#status.error'), _status(driver)
+  kept = driver.execute_script('const s = window.studio.state; return [s.style, s.density, s.fillBars]')
+  assert kept == ['funk', 2, [1]]
+  assert not _severe(driver)
+
+
+def _starter():
+  return [[int(t % 8 == 0), int(t % 8 == 4), int(t % 2 == 0)] + [0] * 6 if t < 16 else [0] * 9 for t in range(32)]

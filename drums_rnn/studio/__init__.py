@@ -6,7 +6,8 @@ What lives here:
   JSON API over one compiled, warmed sampler shared by every request under
   one lock;
 * `checks`: what the page sends, checked field by field (a bad value is a
-  400 whose message names the JSON field, never a command-line flag);
+  400 whose message names the JSON field, never a command-line flag),
+  the control fields of a model with controls included;
 * `guard`: what the server lets in before any route runs (Host, Origin,
   JSON POSTs only, body size) and the security headers of every answer;
 * `clips`: MIDI clips of grids, written exactly as long as the grid, and
@@ -19,8 +20,8 @@ What lives here:
   pattern, the transport with Web MIDI, the synthesised kit, files and
   links; nothing is fetched from elsewhere).
 
-What it may import: the foundations (`errors`, `encoding`, `midi`,
-`performance`), the model's public entry points (`loading`, `generation`,
+What it may import: the foundations (`errors`, `encoding`, `controls`,
+`midi`, `performance`), the model's public entry points (`loading`, `generation`,
 `humanize`), Flask and Werkzeug. Nothing else in the package imports the
 studio, and the studio imports nothing from `cli/`.
 """

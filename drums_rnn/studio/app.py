@@ -22,6 +22,15 @@ Grids are [T, 9] hits in the order of `encoding.DRUM_VOICE_NAMES`; they
 become the model's events (pitch sets) through drum_kit classes
 (`encoding.hits_to_classes`, `encoding.class_to_pitches`) and come back
 through `classes_from_events` / `encoding.classes_to_hits`.
+
+Controls (a drum_kit_control model): a request's "style", "density" and
+"fills" become per-bar values (`checks.controls`), spread over every step
+of the track the sampler sees, primer included (`control_values`); a
+continuation repeats the grid's per-bar controls over the bars it adds, so
+a fill asked for in bar 4 of a 4-bar loop lands on bars 8, 12, ... of the
+growing groove. The control values are an input of the compiled sampler,
+so they never retrace it; a request without control fields passes none,
+exactly as before.
 """
 
 import os
@@ -32,6 +41,7 @@ import numpy as np
 from absl import logging
 from werkzeug.exceptions import HTTPException
 
+from drums_rnn import controls as controls_lib
 from drums_rnn import encoding
 from drums_rnn.language_model import generation
 from drums_rnn.errors import DrumsRnnError
@@ -62,6 +72,7 @@ class Studio:
                           f'{loaded.source} is a {loaded.config.name} model')
     self.loaded = loaded
     self.humanizer = humanizer
+    self.controls = enc.controls  # a controls.ControlSpec, or None (a model without controls)
     self.sampler = generation.BatchedSampler(loaded.model, enc)
     self.lock = threading.Lock()
 
@@ -81,35 +92,39 @@ class Studio:
   def _hits(self, track):
     return encoding.classes_to_hits(self.loaded.config.encoding.classes_from_events(track))
 
-  def generate(self, hits, seed_step, temperature, seed, num_outputs=1):
+  def generate(self, hits, seed_step, temperature, seed, num_outputs=1, controls=None):
     """[(hits [T, 9], log-likelihood)] * num_outputs: steps [0, seed_step) kept, the rest sampled.
 
-    All outputs come from one call of the compiled sampler.
+    All outputs come from one call of the compiled sampler. `controls`: the
+    [3, T] per-step control values of the whole track (a model with
+    controls), or None (none asked for).
     """
     loaded = self.loaded
     primer = self._events(hits[:seed_step])
     with self.lock:
       tracks, scores = generation.generate_tracks(
           loaded.model, loaded.config, primer, num_outputs=num_outputs, num_steps=len(hits),
-          temperature=temperature, seed=seed, sampler=self.sampler)
+          temperature=temperature, seed=seed, sampler=self.sampler, controls=controls)
     return [(self._hits(track), float(score)) for track, score in zip(tracks, scores)]
 
-  def regenerate(self, hits, voices, seed_step, temperature, seed, num_outputs=1):
+  def regenerate(self, hits, voices, seed_step, temperature, seed, num_outputs=1, controls=None):
     """[(hits [T, 9], log-likelihood)] * num_outputs: `voices` new from seed_step on, all else kept."""
     loaded = self.loaded
     with self.lock:
       tracks, scores = generation.regenerate_voices(
           loaded.model, loaded.config, self._events(hits), voices, primer_steps=seed_step,
-          num_outputs=num_outputs, temperature=temperature, seed=seed, sampler=self.sampler)
+          num_outputs=num_outputs, temperature=temperature, seed=seed, sampler=self.sampler, controls=controls)
     return [(self._hits(track), float(score)) for track, score in zip(tracks, scores)]
 
-  def extend(self, hits, num_steps, keep_voices=(), keep_bars=(), temperature=1.0, seed=0):
+  def extend(self, hits, num_steps, keep_voices=(), keep_bars=(), temperature=1.0, seed=0, controls=None):
     """The next `num_steps` steps after `hits` ([num_steps, 9]): the groove continued.
 
     `keep_voices` (names) repeat as they are in `hits` (tiled), the other
     voices are sampled around them; bars in `keep_bars` (indices into the
     new section) repeat `hits`' bars whole. Each run of new bars is one
-    sampler call conditioned on everything before it.
+    sampler call conditioned on everything before it. `controls`: per-bar
+    values of `hits`' bars ([3, bars], `checks.controls`) or None; they
+    repeat over the new bars as `hits` does.
     """
     hits = np.asarray(hits, bool)
     template = np.resize(hits, (num_steps, hits.shape[1]))  # `hits` repeated
@@ -126,12 +141,13 @@ class Studio:
         end += 1
       start, stop = bar * checks.STEPS_PER_BAR, end * checks.STEPS_PER_BAR
       context = np.concatenate([hits, out[:start]])
+      values = control_values(controls, len(context) + stop - start)
       if len(sampled) == checks.NUM_VOICES:
         padded = np.concatenate([context, np.zeros((stop - start, hits.shape[1]), bool)])
-        (new, _), = self.generate(padded, len(context), temperature, seed + call)
+        (new, _), = self.generate(padded, len(context), temperature, seed + call, controls=values)
       else:
         (new, _), = self.regenerate(np.concatenate([context, template[start:stop]]), sampled, len(context),
-                                    temperature, seed + call)
+                                    temperature, seed + call, controls=values)
       out[start:stop] = new[len(context):]
       bar, call = end, call + 1
     return out
@@ -165,7 +181,27 @@ class Studio:
         'max_bars': checks.MAX_BARS,
         'humanizer': self.humanizer is not None,
         'defaults': dict(DEFAULTS),
+        'controls': None if self.controls is None else {
+            'styles': list(self.controls.styles),
+            'density_bins': self.controls.density_bin_names(),  # hits a bar of bin 0, 1, ...
+            'density_edges': list(self.controls.density_edges),
+        },
     }
+
+
+def control_values(per_bar, num_steps):
+  """[3, num_steps] per-step control values of per-bar ones ([3, bars], repeated when the track is longer).
+
+  None (no control asked for) stays None.
+  """
+  if per_bar is None:
+    return None
+  per_bar = np.asarray(per_bar, np.int64)
+  num_bars = -(-num_steps // checks.STEPS_PER_BAR)
+  repeats = -(-num_bars // per_bar.shape[1])
+  bars = np.tile(per_bar, (1, repeats))[:, :num_bars]
+  return controls_lib.per_step(num_steps, checks.STEPS_PER_BAR, style=bars[controls_lib.STYLE],
+                               fill=bars[controls_lib.FILL], density=bars[controls_lib.DENSITY])
 
 
 def describe(loaded):
@@ -251,8 +287,9 @@ def create_app(loaded, humanizer=None, warm=True):
     temperature = checks.temperature(body)
     seed = checks.seed(body)
     count = checks.integer(body, 'variations', 1, 1, MAX_VARIATIONS)
+    values = control_values(checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR), len(hits))
     options = humanize_options(body)
-    return results(hits, studio.generate(hits, seed_step, temperature, seed, count), seed, options)
+    return results(hits, studio.generate(hits, seed_step, temperature, seed, count, values), seed, options)
 
   @app.post('/api/regenerate')
   def regenerate():
@@ -263,8 +300,9 @@ def create_app(loaded, humanizer=None, warm=True):
     temperature = checks.temperature(body)
     seed = checks.seed(body)
     count = checks.integer(body, 'variations', 1, 1, MAX_VARIATIONS)
+    values = control_values(checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR), len(hits))
     options = humanize_options(body)
-    return results(hits, studio.regenerate(hits, voices, seed_step, temperature, seed, count), seed,
+    return results(hits, studio.regenerate(hits, voices, seed_step, temperature, seed, count, values), seed,
                    options)
 
   @app.post('/api/continue')
@@ -276,8 +314,9 @@ def create_app(loaded, humanizer=None, warm=True):
     keep_bars = checks.bar_indices(body, 'keep_bars', bars)
     temperature = checks.temperature(body)
     seed = checks.seed(body)
+    per_bar = checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR)
     options = humanize_options(body)
-    new = studio.extend(hits, bars * checks.STEPS_PER_BAR, keep_voices, keep_bars, temperature, seed)
+    new = studio.extend(hits, bars * checks.STEPS_PER_BAR, keep_voices, keep_bars, temperature, seed, per_bar)
     velocities = offsets = None
     if options is not None:
       # Humanized in the context of what plays before it, so the bar line does not jump.

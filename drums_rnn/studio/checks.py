@@ -10,7 +10,9 @@ check, and floats are not accepted where an integer is meant.
 
 Grids are lists of steps, each a list of 9 ints 0/1 in the order of
 `encoding.DRUM_VOICE_NAMES`; a grid has 16 steps per bar and 1..MAX_BARS
-bars.
+bars. The control fields of a model with controls (`controls`: "style",
+"density", "fills") are checked against the model's own vocabulary and
+bins, and refused, naming them, by a model without controls.
 """
 
 import base64
@@ -22,6 +24,7 @@ import re
 
 import numpy as np
 
+from drums_rnn import controls as controls_lib
 from drums_rnn.humanizer import performance
 from drums_rnn.encoding import DRUM_VOICE_NAMES
 
@@ -238,3 +241,86 @@ def base64_bytes(body, name, max_bytes):
   if not data:
     raise RequestError(f'"{name}" is empty')
   return data
+
+
+CONTROL_FIELDS = ('style', 'density', 'fills')
+
+
+def controls(body, spec, num_bars):
+  """The control fields of a generate, regenerate or continue, as per-bar values (None when none is given).
+
+  Args:
+    spec: the model's `controls.ControlSpec`, or None for a model without
+      controls (then any control field is refused, naming it).
+    num_bars: the bars of the request's grid.
+  Fields (each optional; absent or null: that control is left to the model):
+    "style": a name from the model's style vocabulary, for the whole pattern.
+    "density": a density bin 0..bins-1 for every bar, or a list of one per
+      bar (each a bin, or null for that bar).
+    "fills": a list of one true/false per bar: true asks for a fill in that
+      bar, false for no fill.
+  Returns:
+    None, or a [3, num_bars] int array (style index, fill 0/1, density bin;
+    `controls.DISABLED` where not asked) in the rows of `controls.STYLE`,
+    `FILL`, `DENSITY`.
+  """
+  given = [name for name in CONTROL_FIELDS if body.get(name) is not None]
+  if not given:
+    return None
+  if spec is None:
+    names = ', '.join(f'"{name}"' for name in given)
+    raise RequestError(f'this model takes no controls (its config has none; a drum_kit_control model does): '
+                       f'leave out {names}')
+  values = np.full((3, num_bars), controls_lib.DISABLED, np.int64)
+  style = body.get('style')
+  if style is not None:
+    if not isinstance(style, str):
+      raise RequestError(f'"style" must be a style name (one of {", ".join(spec.styles)}), got {style!r}'[:300])
+    if style not in spec.styles:
+      raise RequestError(f'unknown "style" {style[:40]!r}: choose one of {", ".join(spec.styles)} '
+                         '(or leave it out: any style)')
+    values[controls_lib.STYLE] = spec.styles.index(style)
+  density = body.get('density')
+  if density is not None:
+    values[controls_lib.DENSITY] = _density_bins(density, spec, num_bars)
+  fills = body.get('fills')
+  if fills is not None:
+    values[controls_lib.FILL] = _fill_flags(fills, num_bars)
+  return values
+
+
+def _per_bar_count(name, value, num_bars, what):
+  if len(value) > num_bars:
+    raise RequestError(f'"{name}" gives {len(value)} bars but the pattern has {num_bars}: {what} for bars '
+                       'past the pattern')
+  if len(value) < num_bars:
+    raise RequestError(f'"{name}" gives {len(value)} bar{"s" if len(value) != 1 else ""} but the pattern has '
+                       f'{num_bars}: give one per bar')
+
+
+def _density_bins(value, spec, num_bars):
+  bins = spec.num_density_bins
+  ranges = ', '.join(f'{b}: {hits}' for b, hits in enumerate(spec.density_bin_names()))
+
+  def check(v, where):
+    if not _is_int(v):
+      raise RequestError(f'"density"{where} must be a bin 0..{bins - 1} (hits a bar: {ranges}), got {v!r}'[:300])
+    if not 0 <= v < bins:
+      raise RequestError(f'"density"{where} bin {v} is out of range: the bins are 0..{bins - 1} (hits a bar: '
+                         f'{ranges})')
+    return v
+
+  if not isinstance(value, list):
+    return check(value, '')
+  _per_bar_count('density', value, num_bars, 'densities')
+  return [controls_lib.DISABLED if v is None else check(v, f' of bar {b + 1}') for b, v in enumerate(value)]
+
+
+def _fill_flags(value, num_bars):
+  if not isinstance(value, list):
+    raise RequestError(f'"fills" must be a list of one true/false per bar ({num_bars} here), got {value!r}'[:300])
+  _per_bar_count('fills', value, num_bars, 'fills')
+  for b, flag in enumerate(value):
+    if not isinstance(flag, bool):
+      raise RequestError(f'"fills" bar {b + 1} must be true or false, got {flag!r}'[:300])
+  return [int(flag) for flag in value]

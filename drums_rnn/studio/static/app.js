@@ -10,6 +10,11 @@
 // Requests run one at a time, and the page stays editable while they run: a result is merged into
 // the pattern as it is when the result comes back (pattern.merge3), so cells changed meanwhile, or
 // a grid resized meanwhile, are never overwritten or broken; the status line says what was kept.
+//
+// A model with controls (the server's model info has "controls") gets the Groove panel (a style and a
+// density, each with "any") and a row of per-bar fill toggles over the grid; what they ask for goes
+// with every Generate, Regenerate and Endless request, and is kept with the pattern (file, link, reload).
+// A model without controls shows none of them and is never sent a control field.
 import * as P from './pattern.js';
 import * as S from './store.js';
 import { Midi, midiSettings } from './midi.js';
@@ -19,6 +24,8 @@ const ROW_COLOURS = ['#ff5a3c', '#ffc83c', '#3cd2ff', '#2ee6b4', '#b48cff', '#d6
                      '#ff9f5a', '#8ce65a'];
 const ROW_NAMES = ['Kick', 'Snare', 'Closed hat', 'Open hat', 'Low tom', 'Mid tom', 'High tom',
                    'Crash', 'Ride'];
+const STYLE_NAMES = { rock: 'Rock', latin: 'Latin', funk: 'Funk', jazz: 'Jazz', hiphop: 'Hip-hop',
+                      afrobeat: 'Afrobeat', neworleans: 'New Orleans', afrocuban: 'Afro-Cuban', other: 'Other' };
 const MAX_UNDO = 200;
 const MAX_CLIP_BYTES = 512 * 1024;
 const CLIP_NAME = 'drums_rnn_studio.mid';
@@ -40,12 +47,15 @@ const state = {
   solo: new Array(P.NUM_VOICES).fill(false),
   lockedRows: new Array(P.NUM_VOICES).fill(false),
   lockedBars: [],
+  style: null,           // the controls asked for (a model with controls): a style name or null (any),
+  density: null,         // a density bin or null (any),
+  fillBars: [],          // and the bars (indices) asked to be fills
   undo: [],
   redo: [],
   results: 0,
 };
 
-const view = { cells: [], heads: [], bars: [], rowHeads: [], checks: [], painting: null, settingMarker: false,
+const view = { cells: [], heads: [], bars: [], fills: [], rowHeads: [], checks: [], painting: null, settingMarker: false,
                focus: { t: 0, v: 0 }, velocityDrag: null, lastVelocityEdit: 0 };
 
 // ---------------------------------------------------------------------------------------------
@@ -81,6 +91,7 @@ function restore(text) {
   state.humanizeWanted = s.humanized;
   state.humanizeToken += 1;
   state.lockedBars = s.lockedBars || [];
+  state.fillBars = state.fillBars.filter((b) => b < state.bars);
   $('bars').value = String(state.bars);
   if (rebuild) buildGrid(); else renderAll();
 }
@@ -122,6 +133,66 @@ function resize(bars) {
   state.bars = bars;
   state.seedStep = Math.min(state.seedStep, steps - 1);
   state.lockedBars = state.lockedBars.filter((b) => b < bars);
+  state.fillBars = state.fillBars.filter((b) => b < bars);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls (a model with them): style, density, fills
+
+function controlSpec() { return state.model && state.model.controls; }
+
+function styleName(style) { return STYLE_NAMES[style] || style; }
+
+/** The control fields of a request over a grid of `bars` bars: only what is asked for, none for a plain model. */
+function controlFields(bars) {
+  const c = controlSpec();
+  if (!c) return {};
+  const fields = {};
+  if (state.style !== null && c.styles.includes(state.style)) fields.style = state.style;
+  if (state.density !== null && state.density < c.density_bins.length) fields.density = state.density;
+  const fills = state.fillBars.filter((b) => b < bars);
+  if (fills.length) fields.fills = Array.from({ length: bars }, (_, b) => fills.includes(b));
+  return fields;
+}
+
+/** What a request asked for, in a few words (for the result line). */
+function describeControls(fields) {
+  const parts = [];
+  if (fields.style) parts.push(styleName(fields.style));
+  if (fields.density !== undefined) parts.push(`${controlSpec().density_bins[fields.density]} hits/bar`);
+  if (fields.fills) {
+    const bars = fields.fills.map((f, b) => (f ? b + 1 : 0)).filter(Boolean);
+    parts.push(`fill${bars.length > 1 ? 's' : ''} bar${bars.length > 1 ? 's' : ''} ${bars.join(', ')}`);
+  }
+  return parts;
+}
+
+function buildControls() {
+  const c = controlSpec();
+  $('groove-panel').hidden = !c;
+  document.body.dataset.controls = c ? '1' : '0';
+  if (!c) return;
+  const style = $('style'), density = $('density');
+  for (const name of c.styles) style.add(new Option(styleName(name), name));
+  c.density_bins.forEach((hits, bin) => density.add(new Option(`${hits} hits/bar`, String(bin))));
+}
+
+/** The style and density menus show the state (a value the model does not know is "any"). */
+function renderControls() {
+  const c = controlSpec();
+  if (!c) return;
+  if (state.style !== null && !c.styles.includes(state.style)) state.style = null;
+  if (state.density !== null && !(state.density < c.density_bins.length)) state.density = null;
+  $('style').value = state.style === null ? '' : state.style;
+  $('density').value = state.density === null ? '' : String(state.density);
+}
+
+function onControlChange() {
+  state.style = $('style').value || null;
+  state.density = $('density').value === '' ? null : Number($('density').value);
+  const asked = describeControls(controlFields(state.bars));
+  setStatus(asked.length ? `the model is asked for: ${asked.join(', ')}` : 'the model plays any style, any density');
+  changed();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -147,8 +218,29 @@ function buildGrid() {
   grid.style.setProperty('--steps', steps);
   grid.classList.toggle('dense', steps > 64);
   grid.setAttribute('aria-colcount', String(steps + 1));
-  view.cells = []; view.heads = []; view.bars = []; view.rowHeads = []; view.checks = [];
+  view.cells = []; view.heads = []; view.bars = []; view.fills = []; view.rowHeads = []; view.checks = [];
   view.focus = { t: Math.min(view.focus.t, steps - 1), v: view.focus.v };
+  // A model with controls: a row of fill toggles, one per bar, over the bar numbers.
+  const fills = Boolean(controlSpec());
+  grid.classList.toggle('fills', fills);
+  grid.setAttribute('aria-rowcount', String(fills ? 12 : 11));
+  if (fills) {
+    const fillRow = el('div', 'grow', { role: 'row' });
+    const fillCorner = el('div', 'corner fillcorner', { role: 'rowheader' });
+    fillCorner.textContent = 'fill';
+    fillRow.appendChild(fillCorner);
+    for (let b = 0; b < state.bars; b++) {
+      const head = el('div', 'fillhead', { role: 'columnheader' });
+      head.style.gridColumn = `${2 + b * state.stepsPerBar} / span ${state.stepsPerBar}`;
+      const toggle = toggleButton('fill', 'fill', `Fill in bar ${b + 1}`,
+                                  `Ask for a fill in bar ${b + 1} (the bars without one are asked not to be fills)`);
+      toggle.dataset.bar = b;
+      head.appendChild(toggle);
+      fillRow.appendChild(head);
+      view.fills.push(toggle);
+    }
+    grid.appendChild(fillRow);
+  }
   // Header rows: bar numbers (with the bar's lock) over their 16 steps, then beats within each bar.
   const barRow = el('div', 'grow', { role: 'row' });
   barRow.appendChild(el('div', 'corner', { role: 'columnheader' }));
@@ -254,6 +346,11 @@ function renderRows() {
     for (const cell of view.cells[v]) cell.classList.toggle('silent', !audible(v));
   });
   view.bars.forEach((lock, b) => lock.setAttribute('aria-pressed', String(state.lockedBars.includes(b))));
+  view.fills.forEach((toggle, b) => {
+    const on = state.fillBars.includes(b);
+    toggle.setAttribute('aria-pressed', String(on));
+    if (view.bars[b]) view.bars[b].parentElement.classList.toggle('fillbar', on);
+  });
 }
 
 function renderAll() {
@@ -265,6 +362,7 @@ function renderAll() {
   });
   $('seed-step').value = String(state.seedStep);
   $('humanize').checked = state.humanizeWanted;
+  renderControls();
   renderRows();
   placeMarker();
   document.body.dataset.hits = String(P.countHits(state.grid));
@@ -414,6 +512,12 @@ function onRowButton(event) {
   if (button.classList.contains('lockbar')) {
     const b = Number(button.dataset.bar);
     state.lockedBars = state.lockedBars.includes(b) ? state.lockedBars.filter((x) => x !== b) : [...state.lockedBars, b].sort();
+  } else if (button.classList.contains('fill')) {
+    const b = Number(button.dataset.bar);
+    const on = !state.fillBars.includes(b);
+    state.fillBars = on ? [...state.fillBars, b].sort((x, y) => x - y) : state.fillBars.filter((x) => x !== b);
+    setStatus(`bar ${b + 1}: ${on ? 'a fill asked for' : 'no fill asked for'}`
+      + (state.fillBars.length ? ` (fills: bar${state.fillBars.length > 1 ? 's' : ''} ${state.fillBars.map((x) => x + 1).join(', ')})` : ''));
   } else {
     const v = Number(button.dataset.voice);
     const list = button.classList.contains('mute') ? state.mute : (button.classList.contains('solo') ? state.solo : state.lockedRows);
@@ -509,9 +613,10 @@ async function runModel(what, path, extra, voices) {
     setStatus(`${what}\u2026`);
     const started = performance.now();
     const base = copyPattern(), baseBars = state.bars, seedStep = state.seedStep;
+    const asked = controlFields(baseBars);
     const body = Object.assign({ grid: base.grid, seed_step: seedStep, temperature: temperature(), seed, qpm: qpm(),
                                  variations: variationCount() },
-                               state.humanizeWanted ? humanizeFields() : {}, extra);
+                               state.humanizeWanted ? humanizeFields() : {}, asked, extra);
     let result;
     try {
       result = await (await api(path, body)).json();
@@ -546,7 +651,7 @@ async function runModel(what, path, extra, voices) {
       const many = items.length > 1 ? `, ${items.length} variations (the strip under the grid)` : '';
       setStatus(`${what} done${state.humanized ? ', humanized' : ''}${many}${tail}`);
     }
-    $('result').textContent = `seed ${result.seed} \u00b7 ${ms} ms`;
+    $('result').textContent = [`seed ${result.seed}`, ...describeControls(asked), `${ms} ms`].join(' \u00b7 ');
   });
 }
 
@@ -752,7 +857,7 @@ async function requestContinuation() {
     seed: $('lock-seed').checked ? Number($('seed').value) + endless.passes.length : randomSeed(),
     keep_voices: state.lockedRows.map((on, v) => (on ? state.model.voices[v] : null)).filter(Boolean),
     keep_bars: state.lockedBars.filter((b) => b < bars),
-  }, humanize ? humanizeFields() : { qpm: qpm() });
+  }, controlFields(bars), humanize ? humanizeFields() : { qpm: qpm() });
   endless.pending = true;
   try {
     const result = await (await api('/api/continue', body)).json();
@@ -901,7 +1006,7 @@ function toDoc() {
   return { format: S.FORMAT, version: S.VERSION, bars: state.bars, qpm: qpm(), swing: swing(), swing_unit: swingUnit(),
            seed_step: state.seedStep, humanized: state.humanized, grid: state.grid, velocities: state.velocities,
            offsets: state.offsets, mute: state.mute, solo: state.solo, locked_rows: state.lockedRows,
-           locked_bars: state.lockedBars };
+           locked_bars: state.lockedBars, style: state.style, density: state.density, fill_bars: state.fillBars };
 }
 
 function applyDoc(doc, what) {
@@ -914,6 +1019,7 @@ function applyDoc(doc, what) {
   state.humanizeWanted = doc.humanized;
   state.humanizeToken += 1;
   state.mute = doc.mute; state.solo = doc.solo; state.lockedRows = doc.locked_rows; state.lockedBars = doc.locked_bars;
+  state.style = doc.style; state.density = doc.density; state.fillBars = doc.fill_bars;
   $('bars').value = String(doc.bars);
   $('tempo').value = String(Math.round(doc.qpm));
   $('swing').value = String(Math.round(doc.swing * 100));
@@ -959,7 +1065,7 @@ function loadClip(c, name) {
   const doc = S.checkDoc(Object.assign(toDoc(), {
     bars: c.bars, grid: c.grid, velocities: c.velocities, offsets: c.offsets, humanized: false,
     qpm: Math.max(40, Math.min(240, c.qpm)), seed_step: Math.min(state.seedStep, c.bars * 16 - 1),
-    locked_bars: state.lockedBars.filter((b) => b < c.bars),
+    locked_bars: state.lockedBars.filter((b) => b < c.bars), fill_bars: state.fillBars.filter((b) => b < c.bars),
   }));
   applyDoc(doc);
   const parts = [`${name}: ${c.bars} bar${c.bars > 1 ? 's' : ''} at ${Math.round(c.qpm * 10) / 10} BPM, ${c.mapped} drum notes`];
@@ -1098,6 +1204,7 @@ function wire() {
   for (const id of ['swing-unit', 'variations']) $(id).addEventListener('change', () => changed());
   for (const id of ['strength', 'humanize-temperature']) $(id).addEventListener('input', onHumanizeSettings);
   $('centre').addEventListener('change', onHumanizeSettings);
+  for (const id of ['style', 'density']) $(id).addEventListener('change', onControlChange);
   $('bars').addEventListener('change', () => {
     pushUndo();
     resize(Number($('bars').value));
@@ -1183,7 +1290,9 @@ async function start() {
   if (!m.humanizer) humanize.closest('.switch').title = 'no humanizer loaded (the studio was started without one)';
   const file = m.source.split('/').pop();
   $('model-info').innerHTML = '';
-  for (const [k, v] of [['model', m.config], ['file', file], ['humanizer', m.humanizer ? 'on' : 'off']]) {
+  const chips = [['model', m.config], ['file', file], ['humanizer', m.humanizer ? 'on' : 'off']];
+  if (m.controls) chips.push(['controls', 'style, fill, density']);
+  for (const [k, v] of chips) {
     const item = el('span', 'chip');
     const key = el('b');
     key.textContent = k;
@@ -1198,6 +1307,7 @@ async function start() {
   state.velocities = P.plainVelocities(state.grid);
   state.offsets = P.zeroOffsets(state.grid);
   bars.value = String(d.bars);
+  buildControls();
   midi.build();
   showValues();
   buildGrid();

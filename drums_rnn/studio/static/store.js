@@ -2,7 +2,12 @@
 // page's state kept in localStorage across reloads, and (packed) the shareable link's #fragment.
 //
 //   {format, version, bars, qpm, swing, swing_unit, seed_step, humanized,
-//    grid [T][9] 0/1, velocities [T][9], offsets [T][9], mute [9], solo [9], locked_rows [9], locked_bars [..]}
+//    grid [T][9] 0/1, velocities [T][9], offsets [T][9], mute [9], solo [9], locked_rows [9], locked_bars [..],
+//    style, density, fill_bars [..]}
+//
+// style (a style name or null: any), density (a density bin or null: any) and fill_bars (the bar indices
+// asked to be fills) are what a model with controls is asked for; a model without controls ignores them
+// (and a style or bin the loaded model does not know reads as "any"). Documents from before have none.
 //
 // A document from outside (a file, a link, an old localStorage) is checked field by field
 // (`checkDoc`): a bad one is refused with a message naming the field, never half loaded.
@@ -63,12 +68,21 @@ export function checkDoc(doc) {
   const unit = doc.swing_unit === undefined ? 16 : doc.swing_unit;
   if (unit !== 8 && unit !== 16) fail('"swing_unit" must be 8 or 16');
   if (doc.humanized !== undefined && typeof doc.humanized !== 'boolean') fail('"humanized" must be true or false');
+  const style = doc.style === undefined ? null : doc.style;
+  if (style !== null && (typeof style !== 'string' || !/^[a-z0-9_-]{1,40}$/.test(style))) fail('"style" must be a style name or null');
+  const density = doc.density === undefined ? null : doc.density;
+  if (density !== null && !(Number.isInteger(density) && density >= 0 && density < 64)) fail('"density" must be a density bin or null');
+  const fillBars = doc.fill_bars === undefined ? [] : doc.fill_bars;
+  if (!Array.isArray(fillBars) || !fillBars.every((b) => Number.isInteger(b) && b >= 0 && b < bars)) {
+    fail(`"fill_bars" must be bar indices 0..${bars - 1}`);
+  }
   return {
     format: FORMAT, version: VERSION, bars, qpm: number(doc.qpm, 'qpm', 40, 240, 120),
     swing: number(doc.swing, 'swing', 0, 0.5, 0), swing_unit: unit, seed_step: Math.round(seedStep),
     humanized: Boolean(doc.humanized), grid, velocities, offsets,
     mute: flags(doc.mute, 'mute', NUM_VOICES), solo: flags(doc.solo, 'solo', NUM_VOICES),
     locked_rows: flags(doc.locked_rows, 'locked_rows', NUM_VOICES), locked_bars: lockedBars.slice(),
+    style, density, fill_bars: [...new Set(fillBars)].sort((a, b) => a - b),
   };
 }
 
@@ -99,7 +113,7 @@ export function packDoc(doc) {
   }));
   const head = { b: doc.bars, q: doc.qpm, s: doc.swing, u: doc.swing_unit, m: doc.seed_step, h: doc.humanized ? 1 : 0,
                  x: [doc.mute, doc.solo, doc.locked_rows].map((f) => f.reduce((a, on, i) => a | ((on ? 1 : 0) << i), 0)),
-                 l: doc.locked_bars };
+                 l: doc.locked_bars, st: doc.style, de: doc.density, f: doc.fill_bars };
   return [toBase64url(new TextEncoder().encode(JSON.stringify(head))), toBase64url(bits.subarray(0, Math.ceil(steps * NUM_VOICES / 8))),
           toBase64url(Uint8Array.from(vel)), toBase64url(Uint8Array.from(off))].join('.');
 }
@@ -134,7 +148,8 @@ export function unpackDoc(text) {
   const x = Array.isArray(head.x) && head.x.length === 3 ? head.x : [0, 0, 0];
   return checkDoc({ format: FORMAT, version: VERSION, bars: head.b, qpm: head.q, swing: head.s, swing_unit: head.u,
                     seed_step: head.m, humanized: head.h === 1, grid, velocities, offsets,
-                    mute: unflag(x[0]), solo: unflag(x[1]), locked_rows: unflag(x[2]), locked_bars: head.l });
+                    mute: unflag(x[0]), solo: unflag(x[1]), locked_rows: unflag(x[2]), locked_bars: head.l,
+                    style: head.st, density: head.de, fill_bars: head.f });
 }
 
 // --- localStorage ------------------------------------------------------------------------------
