@@ -211,6 +211,36 @@ def is_export(path):
       os.path.join(path, MANIFEST_FILE))
 
 
+def read_export(path):
+  """(config name, Magenta-named weights) of the export in the folder `path`: the inverse of
+  :func:`export_model`, e.g. to run a shipped export with our own model and compare."""
+  try:
+    with open(os.path.join(path, CONFIG_FILE), encoding='utf-8') as f:
+      spec = json.load(f)
+    with open(os.path.join(path, MANIFEST_FILE), encoding='utf-8') as f:
+      manifest = json.load(f)
+    weights = {}
+    for group in manifest:
+      data = b''
+      for name in group['paths']:
+        with open(os.path.join(path, name), 'rb') as f:
+          data += f.read()
+      offset = 0
+      for entry in group['weights']:
+        if entry.get('dtype') != 'float32' or 'quantization' in entry:
+          raise DrumsRnnError(f'{path!r}: weight {entry["name"]!r} is not plain float32')
+        size = 4 * int(np.prod(entry['shape'], dtype=np.int64))
+        if offset + size > len(data):
+          raise DrumsRnnError(f'{path!r}: the shards end inside weight {entry["name"]!r}')
+        weights[entry['name']] = np.frombuffer(data[offset:offset + size], '<f4').reshape(entry['shape'])
+        offset += size
+    return spec['drumsRnn']['config'], weights
+  except OSError as e:
+    raise files.read_error(path, e) from None
+  except (ValueError, KeyError, TypeError) as e:
+    raise DrumsRnnError(f'{path!r} is not a drums_rnn magenta.js export: {e!r}') from None
+
+
 def check_output_dir(output_dir, overwrite=False):
   """Raises OutputDirTaken unless `output_dir` can be written: absent, an empty folder, or
   (with `overwrite`) an earlier export. Never replaces any other folder."""

@@ -151,6 +151,18 @@ def _greedy(model, encoding, primer_events, steps):
   return np.array(chosen), np.array(probs)
 
 
+def _from_export(folder):
+  """Our model with the weights of a magenta.js export (magentajs.read_export)."""
+  config_name, weights = magentajs.read_export(folder)
+  config = configs.get_config(config_name)
+  sizes = [weights[f'{magentajs.LSTM_FORMAT.format(i)}bias'].shape[0] // 4
+           for i in range(sum(name.endswith('basic_lstm_cell/bias') for name in weights))]
+  hparams = config.hparams({'rnn_layer_sizes': sizes, 'attn_length': 0})
+  model = DrumsRnnModel.from_config(config, hparams)
+  model.set_magenta_weights(weights)
+  return loading.LoadedModel(config, hparams, model, folder, 'magentajs')
+
+
 def _notes_of(encoding, classes):
   return sorted((pitch, step, step + 1) for step, pitches in enumerate(encoding.classes_to_events(classes))
                 for pitch in pitches)
@@ -189,6 +201,10 @@ def test_magentajs_continues_exactly_like_our_model(work):
   # name -> (the model it holds, its folder under root).
   folders = {'kit1': ('kit1', 'out/kit1'), 'kit2': ('kit2', 'out/kit2'),
              'kit3_sharded': ('kit3', 'kit3_sharded'), 'one': ('one', 'out/one')}
+  if os.path.isdir(magentajs.SHIPPED_EXPORT):  # the Groove model shipped for the browser
+    shutil.copytree(magentajs.SHIPPED_EXPORT, os.path.join(root, 'shipped_export'))
+    loaded['shipped'] = _from_export(magentajs.SHIPPED_EXPORT)
+    folders['shipped'] = ('shipped', 'shipped_export')
   names = list(folders)
   jobs, primers = [], {}
   for name, (model_name, folder) in folders.items():
@@ -246,6 +262,10 @@ def test_the_exported_files(work):
     data = np.fromfile(os.path.join(folder, 'group1-shard1of1.bin'), dtype='<f4')
     assert data.size == sum(int(np.prod(e['shape'])) for e in entries)
     weights = loading.load_model(work['paths'][name]).model.get_magenta_weights()
+    read_name, read_weights = magentajs.read_export(folder)
+    assert read_name == config_name and list(read_weights) == list(weights)
+    for key, value in weights.items():
+      np.testing.assert_array_equal(read_weights[key], value)
     offset = 0
     for entry in entries:
       size = int(np.prod(entry['shape']))

@@ -1,0 +1,164 @@
+"""Rebuilds the shipped magenta.js model, `drums_rnn/models/drum_kit_magentajs/`, end to end.
+
+magenta.js runs Drums RNN models without attention exactly (drums_rnn.magentajs),
+so the browser-ready model is the default model's recipe with attn_length=0:
+
+  1. scripts/train_default_model.py with --hparams=batch_size=64,
+     rnn_layer_sizes=[128,128],attn_length=0,dropout_keep_prob=0.7 (the Groove
+     train split, validation every 200 steps, early stopping, at most
+     --max_hours), writing the bundle --bundle_file and its figures beside it
+     (test perplexity on the recipe's windows). Run again, it resumes; a run
+     that already stopped goes straight to the bundle.
+  2. For this model and the shipped attention model (drums_rnn/models/drum_kit.mag),
+     as scripts/evaluate_default_model.sh does: 100 generated tracks
+     (128 steps, primer one kick, seed 1) compared with the Groove test split
+     on their first 8 bars, and the test split's perplexity under Magenta's
+     extraction (drums_rnn_evaluate).
+  3. Exports the bundle into --output_dir (drums_rnn_export_magentajs's
+     library call), with figures.json (the figures of 1 and 2, both models side
+     by side) and a README.md crediting the data, in the same all-or-nothing
+     write; an earlier export there is replaced.
+
+The Groove MIDI Dataset is by Gillick et al. (2019), Magenta, CC BY 4.0.
+
+Usage (from the repository root, after scripts/install.sh):
+  .venv/bin/python scripts/train_magentajs_model.py --groove_dir=../shared/data/groove \
+      --work_dir=/tmp/drums_rnn_browser
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from absl import flags
+from absl import logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from drums_rnn import magentajs  # noqa: E402
+from drums_rnn.cli import common  # noqa: E402
+from drums_rnn.errors import DrumsRnnError  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HPARAMS = 'batch_size=64,rnn_layer_sizes=[128,128],attn_length=0,dropout_keep_prob=0.7'
+SHIPPED = os.path.join(REPO_ROOT, 'drums_rnn', 'models', 'drum_kit.mag')
+CREDIT = ('Trained on the Groove MIDI Dataset (Gillick et al. 2019, "Learning to Groove with Inverse '
+          'Sequence Transformations", Magenta; CC BY 4.0, https://magenta.tensorflow.org/datasets/groove).')
+PRIMER = '[(36,)]'
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('groove_dir', os.path.join(REPO_ROOT, '..', 'shared', 'data', 'groove'),
+                    'Folder of the Groove MIDI Dataset (the one holding info.csv).')
+flags.DEFINE_string('work_dir', '/tmp/drums_rnn_browser', 'Scratch folder: datasets, the run, evaluations.')
+flags.DEFINE_string('bundle_file', None, 'Where the trained bundle goes (figures beside it as .json); '
+                    'default: <work_dir>/drum_kit_browser.mag.')
+flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'drums_rnn', 'models', 'drum_kit_magentajs'),
+                    'The magenta.js folder to write (an earlier export there is replaced).')
+flags.DEFINE_string('hparams', HPARAMS, 'drum_kit hparams of the model (attn_length must stay 0).')
+flags.DEFINE_float('max_hours', 1.5, 'Upper bound on training wall time (step 1).')
+flags.DEFINE_integer('max_steps', 20000, 'Upper bound on training steps (step 1).')
+flags.DEFINE_integer('eval_every', 200, 'Training steps between validation evaluations (step 1).')
+
+
+def _bin(name):
+  """A command of this environment (the venv's bin folder beside the interpreter)."""
+  path = os.path.join(os.path.dirname(sys.executable), name)
+  return path if os.path.exists(path) else name
+
+
+def _run(args):
+  logging.info('running: %s', ' '.join(args))
+  proc = subprocess.run(args, cwd=REPO_ROOT, check=False)
+  if proc.returncode:
+    raise DrumsRnnError(f'{os.path.basename(args[0])} failed with exit code {proc.returncode}')
+
+
+def _evaluate(name, bundle_path, eval_dir):
+  """Pattern features of 100 generated tracks against the Groove test split, and test perplexity."""
+  out = os.path.join(eval_dir, name)
+  shutil.rmtree(out, ignore_errors=True)
+  os.makedirs(out)
+  _run([_bin('drums_rnn_generate'), f'--bundle_file={bundle_path}', f'--output_dir={out}/generated',
+        '--num_outputs=100', '--num_steps=128', f'--primer_drums={PRIMER}', '--seed=1'])
+  _run([_bin('drums_rnn_evaluate'), f'--bundle_file={bundle_path}', f'--groove_dir={FLAGS.groove_dir}',
+        '--reference_split=test', f'--midi_dir={out}/generated', '--max_bars=8',
+        f'--output_json={out}/generated_vs_test.json'])
+  _run([_bin('drums_rnn_evaluate'), f'--bundle_file={bundle_path}', f'--groove_dir={FLAGS.groove_dir}',
+        '--reference_split=test', f'--output_json={out}/test_likelihood.json'])
+  with open(os.path.join(out, 'generated_vs_test.json'), encoding='utf-8') as f:
+    patterns = json.load(f)
+  with open(os.path.join(out, 'test_likelihood.json'), encoding='utf-8') as f:
+    likelihood = json.load(f)['likelihood']
+  features = {}
+  for k, v in patterns['features'].items():
+    entry = {'mean': v['evaluated_mean'], 'std': v['evaluated_std']} if 'evaluated_mean' in v else {}
+    if v.get('overlap') is not None:
+      entry.update(overlap=v['overlap'], kl=v['kl'])
+    features[k] = entry
+  reference = {k: {'mean': v['reference_mean'], 'std': v['reference_std']}
+               for k, v in patterns['features'].items() if 'reference_mean' in v}
+  test = {k: likelihood[k] for k in ('num_tracks', 'mean_log_likelihood', 'perplexity', 'accuracy')}
+  return features, reference, test
+
+
+def _readme(figures):
+  browser, shipped = figures['browser_model'], figures['shipped_attention_model']
+  return f"""# drum_kit_magentajs: a Drums RNN for magenta.js
+
+A `drum_kit` Drums RNN without attention (layers {browser['hparams']['rnn_layer_sizes']}, \
+{browser['parameters']:,} parameters) as a checkpoint folder for `@magenta/music`'s `MusicRNN`:
+serve this folder over HTTP and load it with `new mm.MusicRNN('<its URL>')`, where pages use the
+`drum_kit_rnn` checkpoint URL. It continues a primer exactly as drums_rnn does (tested against
+@magenta/music {magentajs.MAGENTAJS_VERSION}).
+
+{CREDIT}
+
+Test split perplexity (Magenta's extraction, `drums_rnn_evaluate`): \
+{browser['test_magenta_extraction']['perplexity']:.2f} (the shipped attention model: \
+{shipped['test_magenta_extraction']['perplexity']:.2f}). Made by `scripts/train_magentajs_model.py`; \
+`figures.json` holds all the figures. Built with drums_rnn (Apache 2.0).
+""".encode('utf-8')
+
+
+def main(argv):
+  del argv
+  bundle_path = os.path.abspath(FLAGS.bundle_file or os.path.join(FLAGS.work_dir, 'drum_kit_browser.mag'))
+  magentajs.check_output_dir(FLAGS.output_dir, overwrite=True)  # refuses any folder but an earlier export
+  _run([sys.executable, os.path.join(REPO_ROOT, 'scripts', 'train_default_model.py'),
+        f'--groove_dir={FLAGS.groove_dir}', f'--work_dir={FLAGS.work_dir}', f'--output={bundle_path}',
+        f'--hparams={FLAGS.hparams}', f'--max_hours={FLAGS.max_hours}', f'--max_steps={FLAGS.max_steps}',
+        f'--eval_every={FLAGS.eval_every}'])
+  with open(os.path.splitext(bundle_path)[0] + '.json', encoding='utf-8') as f:
+    trained = json.load(f)
+  with open(os.path.splitext(SHIPPED)[0] + '.json', encoding='utf-8') as f:
+    shipped = json.load(f)
+  eval_dir = os.path.join(FLAGS.work_dir, 'eval')
+  features, reference, test = _evaluate('browser', bundle_path, eval_dir)
+  shipped_features, _, shipped_test = _evaluate('shipped', SHIPPED, eval_dir)
+  keep = ('hparams', 'parameters', 'best_step', 'steps_trained', 'train_and_validate_seconds', 'validation')
+  figures = {
+      'credit': CREDIT,
+      'recipe': f'scripts/train_magentajs_model.py (scripts/train_default_model.py --hparams={FLAGS.hparams})',
+      'generated': f'100 tracks of 128 steps, primer {PRIMER}, seed 1, first 8 bars compared with the Groove '
+                   'test split (overlap / kl: Yang & Lerch 2020, as drums_rnn_evaluate)',
+      'browser_model': {**{k: trained[k] for k in keep}, 'test_recipe_windows': trained['test'],
+                        'test_magenta_extraction': test, 'generated_patterns': features},
+      'shipped_attention_model': {**{k: shipped[k] for k in keep}, 'test_recipe_windows': shipped['test'],
+                                  'test_magenta_extraction': shipped_test,
+                                  'generated_patterns': shipped_features},
+      'groove_test_patterns': reference,
+  }
+  common.import_tensorflow()
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  result = magentajs.export_model(
+      loading.load_model(bundle_path), FLAGS.output_dir, overwrite=True,
+      extra_files={'figures.json': (json.dumps(figures, indent=1) + '\n').encode('utf-8'),
+                   'README.md': _readme(figures)})
+  logging.info('wrote %s: %s', result.output_dir, ', '.join(result.files))
+  print(json.dumps(figures, indent=1))
+  return 0
+
+
+if __name__ == '__main__':
+  common.run(main, __name__)
