@@ -17,7 +17,8 @@ so the browser-ready model is the default model's recipe with attn_length=0:
   3. Exports the bundle into --output_dir (drums_rnn_export_magentajs's
      library call), with figures.json (the figures of 1 and 2, both models side
      by side) and a README.md crediting the data, in the same all-or-nothing
-     write; an earlier export there is replaced.
+     write (an earlier export there is replaced), and writes the same model
+     as --output_bundle for drums_rnn_generate and drums_rnn_studio.
 
 The Groove MIDI Dataset is by Gillick et al. (2019), Magenta, CC BY 4.0.
 
@@ -55,6 +56,9 @@ flags.DEFINE_string('bundle_file', None, 'Where the trained bundle goes (figures
                     'default: <work_dir>/drum_kit_browser.mag.')
 flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'drums_rnn', 'models', 'drum_kit_magentajs'),
                     'The magenta.js folder to write (an earlier export there is replaced).')
+flags.DEFINE_string('output_bundle', os.path.join(REPO_ROOT, 'drums_rnn', 'models', 'drum_kit_magentajs.mag'),
+                    'The same model as a .mag bundle (for drums_rnn_generate and drums_rnn_studio), '
+                    'described as the magenta.js model; empty: none.')
 flags.DEFINE_string('hparams', HPARAMS, 'drum_kit hparams of the model (attn_length must stay 0).')
 flags.DEFINE_float('max_hours', 1.5, 'Upper bound on training wall time (step 1).')
 flags.DEFINE_integer('max_steps', 20000, 'Upper bound on training steps (step 1).')
@@ -150,9 +154,16 @@ def main(argv):
       'groove_test_patterns': reference,
   }
   common.import_tensorflow()
-  from drums_rnn import loading  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  from drums_rnn import bundle  # pylint: disable=import-outside-toplevel  (heavy: TF)
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel
+  loaded = loading.load_model(bundle_path)
+  magentajs.check_exportable(loaded)  # before anything is written
+  if FLAGS.output_bundle:
+    bundle.save_bundle(FLAGS.output_bundle, loaded.config, loaded.hparams, loaded.model, description=(
+        'drums_rnn drum_kit model without attention, also shipped as a magenta.js checkpoint '
+        f'(drum_kit_magentajs/). {CREDIT}'))
   result = magentajs.export_model(
-      loading.load_model(bundle_path), FLAGS.output_dir, overwrite=True,
+      loaded, FLAGS.output_dir, overwrite=True,
       extra_files={'figures.json': (json.dumps(figures, indent=1) + '\n').encode('utf-8'),
                    'README.md': _readme(figures)})
   logging.info('wrote %s: %s', result.output_dir, ', '.join(result.files))
