@@ -177,9 +177,11 @@ def _primer_job(name, config):
 
 def _run_node(root, jobs):
   if not shutil.which('node'):
-    pytest.skip('node is not installed: install Node.js (20) and run `npm ci` in the repository root')
+    pytest.skip('node is not installed: install Node.js 20 and npm, then run `npm ci --ignore-scripts` in the '
+                'repository root (scripts/install.sh does)')
   if not os.path.isdir(MAGENTA_PACKAGE):
-    pytest.skip(f'{MAGENTA_PACKAGE} is missing: run `npm ci` in the repository root')
+    pytest.skip(f'{MAGENTA_PACKAGE} is missing: run `npm ci --ignore-scripts` in the repository root '
+                '(scripts/install.sh does)')
   spec = os.path.join(root, 'jobs.json')
   with open(spec, 'w', encoding='utf-8') as f:
     json.dump({'root': root, 'jobs': jobs}, f)
