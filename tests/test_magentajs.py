@@ -10,6 +10,7 @@ folder. The Node part skips with the reason where node or
 node_modules/@magenta/music is missing (CI installs both).
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -359,3 +360,14 @@ def test_weight_files_cut_shards_anywhere():
   np.testing.assert_array_equal(joined, np.concatenate([np.arange(10), np.ones(3)]))
   with pytest.raises(DrumsRnnError, match='multiple of 4'):
     magentajs.weight_files(weights, shard_bytes=6)
+
+
+def test_other_configs_are_refused(work):
+  """A config magenta.js has no converter for (e.g. a future drum_kit_control) is refused by name."""
+  loaded = loading.load_model(work['paths']['kit1'])
+  other = dataclasses.replace(loaded, config=dataclasses.replace(loaded.config, name='drum_kit_control'))
+  with pytest.raises(DrumsRnnError, match="'drum_kit_control' model: only drum_kit and one_drum"):
+    magentajs.check_exportable(other)
+  with pytest.raises(DrumsRnnError, match='drum_kit_control'):
+    magentajs.export_model(other, os.path.join(work['root'], 'other'))
+  assert not os.path.lexists(os.path.join(work['root'], 'other'))
