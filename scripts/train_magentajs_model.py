@@ -125,6 +125,44 @@ Test split perplexity (Magenta's extraction, `drums_rnn_evaluate`): \
 """.encode('utf-8')
 
 
+FEATURE_ROWS = (('density_kick', 'kick hits per bar'), ('density_snare', 'snare hits per bar'),
+                ('density_hihat', 'hi-hat hits per bar'), ('density_toms', 'tom hits per bar'),
+                ('density_cymbals', 'cymbal hits per bar'), ('class_histogram', 'drum-class histogram'),
+                ('syncopation', 'syncopation'), ('offbeat_ratio', 'off-beat ratio'), ('symmetry', 'symmetry'),
+                ('repetition', 'repetition between bars'), ('empty_step_ratio', 'empty-step ratio'))
+
+
+def figures_markdown(figures):
+  """The README's tables: both models' figures side by side."""
+  browser, shipped = figures['browser_model'], figures['shipped_attention_model']
+
+  def ppl(model, key):
+    test = model[key]
+    return f"{test['perplexity']:.2f} (accuracy {test['accuracy']:.3f})"
+
+  def mean(stats):
+    return f"{stats['mean']:.2f} +- {stats['std']:.2f}" if 'mean' in stats else ''
+
+  def oa(stats):
+    return f"{stats['overlap']:.3f} / {stats['kl']:.3f}" if 'overlap' in stats else ''
+
+  lines = ['| | browser model (no attention) | shipped model (attention 16) |', '|---|---|---|',
+           f"| layers, parameters | {browser['hparams']['rnn_layer_sizes']}, {browser['parameters']:,} | "
+           f"{shipped['hparams']['rnn_layer_sizes']}, {shipped['parameters']:,} |",
+           f"| best step / steps trained | {browser['best_step']} / {browser['steps_trained']} | "
+           f"{shipped['best_step']} / {shipped['steps_trained']} |",
+           f"| test perplexity, recipe windows | {ppl(browser, 'test_recipe_windows')} | "
+           f"{ppl(shipped, 'test_recipe_windows')} |",
+           f"| test perplexity, Magenta's extraction | {ppl(browser, 'test_magenta_extraction')} | "
+           f"{ppl(shipped, 'test_magenta_extraction')} |", '',
+           '| feature | Groove test | browser model | OA / KL | shipped model | OA / KL |', '|---|---|---|---|---|---|']
+  reference = figures['groove_test_patterns']
+  for key, label in FEATURE_ROWS:
+    b, a = browser['generated_patterns'].get(key, {}), shipped['generated_patterns'].get(key, {})
+    lines.append(f"| {label} | {mean(reference.get(key, {}))} | {mean(b)} | {oa(b)} | {mean(a)} | {oa(a)} |")
+  return '\n'.join(lines) + '\n'
+
+
 def main(argv):
   del argv
   bundle_path = os.path.abspath(FLAGS.bundle_file or os.path.join(FLAGS.work_dir, 'drum_kit_browser.mag'))
@@ -167,7 +205,7 @@ def main(argv):
       extra_files={'figures.json': (json.dumps(figures, indent=1) + '\n').encode('utf-8'),
                    'README.md': _readme(figures)})
   logging.info('wrote %s: %s', result.output_dir, ', '.join(result.files))
-  print(json.dumps(figures, indent=1))
+  print(figures_markdown(figures))
   return 0
 
 
