@@ -28,9 +28,9 @@ anything is written:
   the shipped ``drum_kit.mag``): magenta.js implements only the 2016 layout
   (the wrapper around the whole stack);
 * the 2016 whole-stack layout as well: magenta.js loads the attention bias
-  but never adds it and reads the third layer's output by index (and looks
-  for ``attention_output_projection`` where Magenta's variable is called
-  ``attn_output_projection``), so even a 3-layer model would give other drums;
+  (``attention/bias``) but never adds it to the attention scores, and reads
+  the third layer's output by index, so even a 3-layer model would give other
+  drums unless its attention bias were exactly zero;
 * residual connections (magenta.js has none), the humanizer and any other
   config.
 
@@ -116,12 +116,12 @@ def check_exportable(loaded):
   if model.attn_length:
     if model.attention_layout == 'whole_stack':
       why = ('it uses the 2016 attention layout (attn_length={n}, around the whole stack): magenta.js '
-             'implements that layout but never adds its attention bias, reads the third layer by index and '
-             'names the output projection differently, so it would play other drums than this model')
+             'implements that layout but never adds its attention bias and reads the third layer\'s output '
+             'by index, so it would play other drums than this model')
     else:
       why = ('it uses attention on its first LSTM layer (attn_length={n}, Magenta\'s layout since 2017), '
-             'which magenta.js does not implement (its MusicRNN knows only the 2016 whole-stack layout): it '
-             'would load the renamed weights without complaint and play other drums from the first step')
+             'which magenta.js does not implement: its MusicRNN knows only the 2016 layout, attention around '
+             'the whole stack, a different computation')
     shipped = (f'; or use the shipped export {SHIPPED_EXPORT}'
                if os.path.isfile(os.path.join(SHIPPED_EXPORT, CONFIG_FILE)) else '')
     raise DrumsRnnError(f'cannot export {loaded.source!r} to magenta.js: {why.format(n=model.attn_length)}; '
