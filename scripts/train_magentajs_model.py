@@ -7,8 +7,10 @@ so the browser-ready model is the default model's recipe with attn_length=0:
      rnn_layer_sizes=[128,128],attn_length=0,dropout_keep_prob=0.7 (the Groove
      train split, validation every 200 steps, early stopping, at most
      --max_hours), writing the bundle --bundle_file and its figures beside it
-     (test perplexity on the recipe's windows). Run again, it resumes; a run
-     that already stopped goes straight to the bundle.
+     (test perplexity on the recipe's windows). Run again, it resumes: a run
+     stopped by early stopping or --max_steps goes straight to the bundle, one
+     stopped by --max_hours trains up to --max_hours more; --notrain skips
+     this step and uses the --bundle_file it wrote.
   2. For this model and the shipped attention model (drums_rnn/models/drum_kit.mag),
      as scripts/evaluate_default_model.sh does: 100 generated tracks
      (128 steps, primer one kick, seed 1) compared with the Groove test split
@@ -60,6 +62,7 @@ flags.DEFINE_string('output_bundle', os.path.join(REPO_ROOT, 'drums_rnn', 'model
                     'The same model as a .mag bundle (for drums_rnn_generate and drums_rnn_studio), '
                     'described as the magenta.js model; empty: none.')
 flags.DEFINE_string('hparams', HPARAMS, 'drum_kit hparams of the model (attn_length must stay 0).')
+flags.DEFINE_boolean('train', True, 'Run step 1; --notrain uses the --bundle_file step 1 already wrote.')
 flags.DEFINE_float('max_hours', 1.5, 'Upper bound on training wall time (step 1).')
 flags.DEFINE_integer('max_steps', 20000, 'Upper bound on training steps (step 1).')
 flags.DEFINE_integer('eval_every', 200, 'Training steps between validation evaluations (step 1).')
@@ -167,10 +170,13 @@ def main(argv):
   del argv
   bundle_path = os.path.abspath(FLAGS.bundle_file or os.path.join(FLAGS.work_dir, 'drum_kit_browser.mag'))
   magentajs.check_output_dir(FLAGS.output_dir, overwrite=True)  # refuses any folder but an earlier export
-  _run([sys.executable, os.path.join(REPO_ROOT, 'scripts', 'train_default_model.py'),
-        f'--groove_dir={FLAGS.groove_dir}', f'--work_dir={FLAGS.work_dir}', f'--output={bundle_path}',
-        f'--hparams={FLAGS.hparams}', f'--max_hours={FLAGS.max_hours}', f'--max_steps={FLAGS.max_steps}',
-        f'--eval_every={FLAGS.eval_every}'])
+  if not FLAGS.train and not os.path.isfile(bundle_path):
+    raise DrumsRnnError(f'--notrain needs the bundle of an earlier training, and {bundle_path} is missing')
+  if FLAGS.train:
+    _run([sys.executable, os.path.join(REPO_ROOT, 'scripts', 'train_default_model.py'),
+          f'--groove_dir={FLAGS.groove_dir}', f'--work_dir={FLAGS.work_dir}', f'--output={bundle_path}',
+          f'--hparams={FLAGS.hparams}', f'--max_hours={FLAGS.max_hours}', f'--max_steps={FLAGS.max_steps}',
+          f'--eval_every={FLAGS.eval_every}'])
   with open(os.path.splitext(bundle_path)[0] + '.json', encoding='utf-8') as f:
     trained = json.load(f)
   with open(os.path.splitext(SHIPPED)[0] + '.json', encoding='utf-8') as f:
