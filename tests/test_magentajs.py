@@ -371,3 +371,21 @@ def test_other_configs_are_refused(work):
   with pytest.raises(DrumsRnnError, match='drum_kit_control'):
     magentajs.export_model(other, os.path.join(work['root'], 'other'))
   assert not os.path.lexists(os.path.join(work['root'], 'other'))
+
+
+def test_the_shipped_export_and_its_bundle_are_one_model():
+  """drums_rnn/models/drum_kit_magentajs/ (for magenta.js) and drum_kit_magentajs.mag (for the studio)."""
+  if not os.path.isdir(magentajs.SHIPPED_EXPORT):
+    pytest.skip(f'{magentajs.SHIPPED_EXPORT} is not built (scripts/train_magentajs_model.py)')
+  config_name, weights = magentajs.read_export(magentajs.SHIPPED_EXPORT)
+  loaded = loading.load_model(magentajs.SHIPPED_EXPORT + '.mag')
+  magentajs.check_exportable(loaded)
+  assert config_name == loaded.config.name == 'drum_kit'
+  bundled = loaded.model.get_magenta_weights()
+  assert list(weights) == list(bundled)
+  for name, value in bundled.items():
+    np.testing.assert_array_equal(weights[name], value)
+  with open(os.path.join(magentajs.SHIPPED_EXPORT, 'figures.json'), encoding='utf-8') as f:
+    figures = json.load(f)
+  assert 'Groove MIDI Dataset' in figures['credit'] and 'CC BY 4.0' in figures['credit']
+  assert figures['browser_model']['hparams']['attn_length'] == 0
