@@ -12,7 +12,8 @@ setup(
     python_requires='>=3.11',
     packages=find_packages(include=['drums_rnn', 'drums_rnn.*']),
     include_package_data=True,
-    package_data={'drums_rnn': ['models/*.mag', 'models/*.json', 'studio/static/*']},
+    package_data={'drums_rnn': ['models/*.mag', 'models/*.json', 'models/drum_kit_magentajs/*',
+                                'studio/static/*']},
     install_requires=[
         'tensorflow>=2.16,<2.22',
         'tensorboard',
@@ -35,6 +36,7 @@ setup(
             'drums_rnn_evaluate=drums_rnn.cli.drums_rnn_evaluate:console_main',
             'drums_rnn_humanize=drums_rnn.cli.drums_rnn_humanize:console_main',
             'drums_rnn_studio=drums_rnn.cli.drums_rnn_studio:console_main',
+            'drums_rnn_export_magentajs=drums_rnn.cli.drums_rnn_export_magentajs:console_main',
         ],
     },
 )

@@ -31,6 +31,7 @@ import fcntl
 import os
 import re
 import secrets
+import shutil
 from typing import Iterator, Tuple
 
 from drums_rnn.errors import ArgumentError
@@ -100,7 +101,7 @@ def remove_all(paths):
 
 
 def remove_stale_temporaries(directory) -> int:
-  """Removes temporary files of dead processes in `directory`; returns how many."""
+  """Removes temporary files (and folders) of dead processes in `directory`; returns how many."""
   removed = 0
   try:
     names = os.listdir(directory)
@@ -109,8 +110,12 @@ def remove_stale_temporaries(directory) -> int:
   for name in names:
     match = _TEMP_NAME.match(name)
     if match and int(match.group('pid')) != os.getpid() and not _pid_alive(int(match.group('pid'))):
+      path = os.path.join(directory, name)
       with contextlib.suppress(OSError):
-        os.remove(os.path.join(directory, name))
+        if os.path.isdir(path) and not os.path.islink(path):  # a folder written whole (magentajs)
+          shutil.rmtree(path)
+        else:
+          os.remove(path)
         removed += 1
   return removed
 
