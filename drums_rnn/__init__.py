@@ -55,6 +55,9 @@ _API = {
     'track_log_likelihoods': ('drums_rnn.measure.scoring', 'track_log_likelihoods'),
     'model_likelihood': ('drums_rnn.measure.scoring', 'model_likelihood'),
     'evaluate': ('drums_rnn.measure.report', 'evaluate'),
+    'evaluate_controls': ('drums_rnn.language_model.control_evaluation', 'evaluate_controls'),
+    # magenta.js
+    'export_magentajs': ('drums_rnn.language_model.magentajs', 'export_model'),
 }
 
 __all__ = sorted(_API)

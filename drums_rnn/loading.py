@@ -71,17 +71,18 @@ def load_model(source=None, config=None, hparams=None, kind='drums_rnn') -> Load
   """Loads the model at `source` (see the module docstring).
 
   Args:
-    kind: the kind of model the caller needs ('drums_rnn' or 'humanizer').
+    kind: the kind of model the caller needs ('drums_rnn' or 'humanizer'), or None for
+      whatever the source holds (None as the source is then the shipped Drums RNN).
 
   Raises:
     DrumsRnnError: `source` does not exist, holds no (intact) checkpoint,
       is not a bundle, is a model of another kind, or does not fit the
       config / hparams.
   """
-  wanted = kinds.family(kind)
+  wanted = kinds.family(kind) if kind else None
   overrides = dict(hparams or {})
   if source is None:
-    default = wanted.default_model
+    default = kinds.family(kind or 'drums_rnn').default_model
     if not os.path.isfile(default):
       raise DrumsRnnError('no model given (a run directory, a checkpoint or a .mag bundle), and the '
                           f'shipped model {default} is missing')
@@ -101,7 +102,7 @@ def load_model(source=None, config=None, hparams=None, kind='drums_rnn') -> Load
     raise DrumsRnnError(f'model {source!r} does not exist (give a run directory, a checkpoint prefix '
                         'such as model.ckpt-1000, or a .mag bundle)')
   found = kinds.family(loaded.config)
-  if found is not wanted:
+  if wanted is not None and found is not wanted:
     raise DrumsRnnError(f'{source!r} is {found.what}, not {wanted.what}')
   if loaded.origin != 'magenta_checkpoint':
     if config is not None and config.name != loaded.config.name:

@@ -40,7 +40,10 @@ def main(argv):
   try:
     magentajs.check_output_dir(FLAGS.output_dir, FLAGS.overwrite)
     common.import_tensorflow()
-    result = magentajs.export(source, FLAGS.output_dir, overwrite=FLAGS.overwrite)
+    from drums_rnn import loading  # pylint: disable=import-outside-toplevel  (heavy: TensorFlow)
+    # Any kind of model: the export refuses what magenta.js cannot run, saying why.
+    loaded = loading.load_model(source, kind=None)
+    result = magentajs.export_model(loaded, FLAGS.output_dir, overwrite=FLAGS.overwrite)
   except magentajs.OutputDirTaken as e:
     hint = ': add --overwrite to replace it' if e.replaceable else ''
     raise DrumsRnnError(f'--output_dir {e.output_dir!r} {e.reason}{hint}') from None

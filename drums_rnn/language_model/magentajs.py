@@ -62,7 +62,8 @@ SOFTMAX_BIASES = 'fully_connected/biases'
 RETRAIN_REMEDY = ('train a model for magenta.js without it: hparams attn_length=0 (e.g. drums_rnn_train '
                   '--hparams=attn_length=0)')
 # A ready export of a Groove model without attention, shipped in the package.
-SHIPPED_EXPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'models', 'drum_kit_magentajs')
+SHIPPED_EXPORT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models',
+                              'drum_kit_magentajs')
 
 
 class OutputDirTaken(DrumsRnnError):
@@ -287,32 +288,6 @@ def export_model(loaded, output_dir, overwrite=False, extra_files: Optional[Dict
   return Export(path, loaded.config.name, list(loaded.model.rnn_layer_sizes),
                 int(sum(np.size(v) for v in weights.values())), sorted(contents),
                 sum(len(data) for data in contents.values()))
-
-
-def export(source, output_dir, overwrite=False, config=None, hparams=None) -> Export:
-  """Loads `source` with THE loader (loading.load_model) and exports it (:func:`export_model`).
-
-  `source` is a run directory, a checkpoint, a .mag bundle or None (the
-  shipped model, which has attention and is refused). A humanizer is
-  refused with its own message.
-  """
-  check_output_dir(output_dir, overwrite)  # before the (slow) load
-  from drums_rnn import loading  # pylint: disable=import-outside-toplevel  (heavy: TensorFlow)
-  try:
-    loaded = loading.load_model(source, config=config, hparams=hparams)
-  except DrumsRnnError as error:
-    loaded = _humanizer_or_none(source)  # refused by the loader as "not a Drums RNN model": say why here
-    if loaded is None:
-      raise error
-  return export_model(loaded, output_dir, overwrite)
-
-
-def _humanizer_or_none(source):
-  from drums_rnn import loading  # pylint: disable=import-outside-toplevel
-  try:
-    return loading.load_model(source, kind='humanizer')
-  except DrumsRnnError:
-    return None
 
 
 def _json_bytes(value):
