@@ -153,14 +153,11 @@ def save(detector: FillDetector, path=DEFAULT_PATH):
 @functools.lru_cache(maxsize=4)
 def load(path=DEFAULT_PATH) -> FillDetector:
   """The detector stored at `path` (by default the one shipped in the package); cached."""
-  data = frozen_classifier.read_json(path, 'fill detector')
-  classifier = frozen_classifier.FrozenClassifier.from_dict(data.get('classifier', {}), path)
-  if classifier.feature_names != bars.BAR_FEATURE_NAMES or classifier.classes != CLASSES:
-    raise DrumsRnnError(f'{path}: the fill detector was made for other features or classes than '
-                        'this version computes; rebuild it with scripts/train_control_labels.py')
+  classifier, data = frozen_classifier.load_checked(path, 'fill detector', bars.BAR_FEATURE_NAMES,
+                                                    CLASSES)
   threshold = data.get('threshold')
   if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
     raise DrumsRnnError(f'{path}: the fill detector\'s threshold must be a number in (0, 1), '
                         f'got {threshold!r}')
-  figures = {k: v for k, v in data.items() if k not in ('classifier', 'threshold')}
+  figures = {k: v for k, v in data.items() if k != 'threshold'}
   return FillDetector(classifier, float(threshold), figures)

@@ -189,3 +189,14 @@ def read_json(path, what) -> Dict:
 def write_json(path, data):
   """Writes `data` as indented JSON with the safe writer; returns `path`."""
   return files.write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + '\n')
+
+
+def load_checked(path, what, feature_names, classes):
+  """(FrozenClassifier, the file's other entries) of the JSON at `path`, refused with one
+  DrumsRnnError when it was made for other features or classes than this version computes."""
+  data = read_json(path, what)
+  classifier = FrozenClassifier.from_dict(data.get('classifier', {}), path)
+  if classifier.feature_names != tuple(feature_names) or classifier.classes != tuple(classes):
+    raise DrumsRnnError(f'{path}: the {what} was made for other features or classes than this '
+                        'version computes; rebuild it with scripts/train_control_labels.py')
+  return classifier, {k: v for k, v in data.items() if k != 'classifier'}

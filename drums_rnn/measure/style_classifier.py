@@ -140,10 +140,7 @@ def save(classifier: StyleClassifier, path=DEFAULT_PATH):
 @functools.lru_cache(maxsize=4)
 def load(path=DEFAULT_PATH) -> StyleClassifier:
   """The classifier stored at `path` (by default the one shipped in the package); cached."""
-  data = frozen_classifier.read_json(path, 'style classifier')
-  classifier = frozen_classifier.FrozenClassifier.from_dict(data.get('classifier', {}), path)
-  if classifier.feature_names != WINDOW_FEATURE_NAMES or classifier.classes != STYLES:
-    raise DrumsRnnError(f'{path}: the style classifier was made for other features or styles than '
-                        'this version computes; rebuild it with scripts/train_control_labels.py')
-  return StyleClassifier(classifier, {k: v for k, v in data.items() if k != 'classifier'})
+  classifier, figures = frozen_classifier.load_checked(path, 'style classifier', WINDOW_FEATURE_NAMES,
+                                                       STYLES)
+  return StyleClassifier(classifier, figures)
 
