@@ -61,16 +61,16 @@ class DrumsRnnConfig:
     steps_per_quarter: time grid used to quantize MIDI.
     default_hparams: this config's defaults (base defaults overridden).
     min_bars: the shortest drum track its datasets keep, in bars (Magenta's
-      7; the controlled config keeps any track of two steps or more, so
-      Groove's one-bar fill files, most of which end before their bar does,
-      join its training).
+      7; the controlled config keeps any track of two steps -- an eighth of
+      a 16-step bar -- or more, so Groove's one-bar fill files, most of which
+      end before their bar does, join its training).
   """
   name: str
   description: str
   encoding: 'encoding.DrumEncoding'
   steps_per_quarter: int
   default_hparams: Mapping[str, Any]
-  min_bars: int = 7
+  min_bars: float = 7
   kind = 'drums_rnn'  # its model family in drums_rnn.kinds (a class attribute, not a field)
 
   def hparams(self, overrides=None):
@@ -170,7 +170,7 @@ CONFIGS: Dict[str, Any] = {
             batch_size=128, rnn_layer_sizes=[256, 256, 256], dropout_keep_prob=0.5,
             attn_length=32, clip_norm=3, learning_rate=0.001,
             **encoding.DRUM_KIT_CONTROL.controls.hparams()),
-        min_bars=0),
+        min_bars=0.125),
     'humanizer': HumanizerConfig(
         name='humanizer',
         description='Humanizer: a velocity and a timing offset for every drum hit (bidirectional LSTM).',

@@ -167,7 +167,7 @@ class DatasetSummary:
   sequences_without_tracks: int = 0
   stats: extraction.ExtractionStats = dataclasses.field(default_factory=extraction.ExtractionStats)
   seconds: float = 0.0
-  min_bars: int = extraction.MIN_BARS
+  min_bars: float = extraction.MIN_BARS
   control_spec: Optional[object] = None  # the config's ControlSpec, when it has controls
   controls: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 

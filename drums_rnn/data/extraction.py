@@ -152,7 +152,7 @@ def extract_from_onsets(steps, pitches, steps_per_bar, steps_per_quarter,
   onsets = np.unique(steps)                      # distinct onset steps, ascending
   # Index k ends a track when the silence after onset k is long enough.
   ends = np.flatnonzero(np.diff(onsets) - 1 >= gap_bars * spb)
-  min_len = max(spb * min_bars, 2)  # a track needs two steps to label one
+  min_len = spb * min_bars
   window = (max_steps // spb) * spb if max_steps else 0
 
   tracks = []
