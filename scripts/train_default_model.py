@@ -8,8 +8,8 @@ Recipe:
      drumming is thrown away. For drum_kit_control every track is labelled
      (style from info.csv, written as a style CSV; fills by the shipped
      detector; density), each control of a track disabled with probability
-     0.5, and the short fill files join (its config keeps tracks of any
-     length); the test split is also written with every control given
+     `--control_dropout`, and the short fill files join (its config keeps
+     tracks of two steps or more); the test split is also written with every control given
      (`test_true`) and with every control disabled (`test_disabled`).
   2. One `training.train` call on `train`: every `--eval_every` steps it
      evaluates on `validation` (dropout off) and keeps the best checkpoint in
@@ -67,6 +67,8 @@ flags.DEFINE_integer('max_steps', 20000, 'Upper bound on training steps.')
 flags.DEFINE_float('max_hours', 1.5, 'Upper bound on training wall time.')
 flags.DEFINE_integer('seed', 1, 'Seed for initialisation, dropout and shuffling.')
 flags.DEFINE_string('config', 'drum_kit', 'The Drums RNN config: drum_kit or drum_kit_control.')
+flags.DEFINE_float('control_dropout', 0.25, 'drum_kit_control: the chance that a control of a training '
+                   'or validation track is disabled.')
 
 
 def _split_dir(groove_dir, work_dir, split):
@@ -94,7 +96,8 @@ def _datasets(config, groove_dir, work_dir):
   variants = [(split, split, {}) for split in groove.SPLITS]
   if config.encoding.controls:
     style_csv = _style_csv(groove_dir, work_dir)
-    variants = ([(split, split, {'style_csv': style_csv}) for split in groove.SPLITS] +
+    variants = ([(split, split, {'style_csv': style_csv, 'control_dropout': FLAGS.control_dropout})
+                 for split in groove.SPLITS] +
                 [('test_true', 'test', {'style_csv': style_csv, 'control_dropout': 0.0}),
                  ('test_disabled', 'test', {'style_csv': style_csv, 'control_dropout': 1.0})])
   paths = {}

@@ -74,7 +74,8 @@ flags.DEFINE_float('qpm', 120.0, 'Tempo of the shuffled-steps MIDI files.')
 flags.DEFINE_integer('batch_size', 32, 'Drum tracks scored per model batch.')
 flags.DEFINE_boolean('controls', False, 'Measure how well a drum_kit_control model (a model flag) '
                      'follows its controls -- style, fills, density -- against the test split of '
-                     '--groove_dir, beside the same model with its controls disabled.')
+                     '--groove_dir, beside the same model with its controls disabled (and its test '
+                     'perplexity beside the shipped drum_kit model\'s on the same windows).')
 flags.DEFINE_integer('num_outputs', 32, 'With --controls: grooves generated per request.')
 flags.DEFINE_float('temperature', 1.0, 'With --controls: sampling temperature.')
 
@@ -150,9 +151,10 @@ def _evaluate_controls():
     raise DrumsRnnError('--controls needs the drum_kit_control model to measure: give --bundle_file, '
                         '--run_dir or --checkpoint_file')
   from drums_rnn.language_model import control_evaluation  # pylint: disable=import-outside-toplevel
+  from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   report = control_evaluation.evaluate_controls(
       loaded, FLAGS.groove_dir, FLAGS.num_outputs, 0 if FLAGS.seed is None else FLAGS.seed,
-      FLAGS.temperature, FLAGS.output_json)
+      FLAGS.temperature, FLAGS.output_json, reference=loading.load_model(None))
   print(control_evaluation.format_report(report), end='')
   print(f'\nData: {report["credit"]}')
   return 0

@@ -35,6 +35,7 @@ import numpy as np
 from absl import logging
 from scipy import stats
 
+from drums_rnn import configs
 from drums_rnn import controls as controls_lib
 from drums_rnn import files
 from drums_rnn import midi
@@ -184,23 +185,34 @@ def _density(ctx, real_beats):
   return result
 
 
-def _perplexity(ctx, groove_dir):
-  """Test perplexity with every control disabled and with the true labels."""
-  config = ctx.loaded.config
+def _perplexity(ctx, groove_dir, reference=None):
+  """Test perplexity with every control disabled and with the true labels, on two sets of windows:
+  the plain drum_kit recipe's (tracks of 7 bars or more cut into 512-step windows: what the shipped
+  model's figure is measured on) and every track of two steps or more (the fill snippets too).
+  `reference` (a plain loaded model, e.g. the shipped one) is scored on the same windows."""
   truth = labels_lib.TrackControls(ctx.spec, labels_lib.groove_styles(groove_dir), 0, 0.0)
-  tracks, given = [], []
-  for path in groove.split_files(groove_dir, 'test'):
-    sequence = midi.read_midi(path)
-    for track in extraction.extract_drum_tracks(sequence, config, min_bars=config.min_bars):
-      if len(track) >= 2:
-        tracks.append(track.classes)
-        given.append(truth(track.classes, path, f'{path}@{track.start_step}'))
+  sequences = [(path, midi.read_midi(path)) for path in groove.split_files(groove_dir, 'test')]
   result = {}
-  for mode, values in (('disabled', None), ('true_labels', given)):
-    likelihood = scoring.model_likelihood(ctx.loaded.model, config, tracks, f'test ({mode})',
-                                          controls=values)
-    result[mode] = {'perplexity': round(likelihood.perplexity, 4), 'tracks': likelihood.num_tracks,
-                    'steps': likelihood.num_steps}
+  for windows, min_bars in (('drum_kit_windows', configs.get_config('drum_kit').min_bars),
+                            ('all_tracks', ctx.loaded.config.min_bars)):
+    tracks, given = [], []
+    for path, sequence in sequences:
+      for track in extraction.extract_drum_tracks(sequence, ctx.loaded.config, min_bars=min_bars,
+                                                  split_long_tracks=True):
+        if len(track) >= 2:
+          tracks.append(track.classes)
+          given.append(truth(track.classes, path, f'{path}@{track.start_step}'))
+    figures = {}
+    models = [('disabled', ctx.loaded, None), ('true_labels', ctx.loaded, given)]
+    if reference is not None:
+      models.append(('reference', reference, None))
+    for mode, loaded, values in models:
+      likelihood = scoring.model_likelihood(loaded.model, loaded.config, tracks,
+                                            f'test {windows} ({mode})', controls=values)
+      figures[mode] = round(likelihood.perplexity, 4)
+    result[windows] = dict(figures, tracks=len(tracks), steps=int(sum(len(t) - 1 for t in tracks)))
+  if reference is not None:
+    result['reference_model'] = reference.source
   return result
 
 
@@ -211,8 +223,13 @@ def real_references(tracks):
           for kind in ('beat', 'fill')}
 
 
-def evaluate_controls(loaded, groove_dir, num_outputs=32, seed=0, temperature=1.0, output_json=None):
-  """The figures of the module docstring, as a dict (and a JSON file when `output_json` is given)."""
+def evaluate_controls(loaded, groove_dir, num_outputs=32, seed=0, temperature=1.0, output_json=None,
+                      reference=None):
+  """The figures of the module docstring, as a dict (and a JSON file when `output_json` is given).
+
+  `reference`: a plain model (e.g. the shipped drum_kit) whose test perplexity is set beside the
+  controlled model's, on the same windows.
+  """
   spec = loaded.config.encoding.controls
   if spec is None:
     raise ArgumentError(f'the {loaded.config.name} model has no controls to evaluate: give a '
@@ -227,7 +244,7 @@ def evaluate_controls(loaded, groove_dir, num_outputs=32, seed=0, temperature=1.
             'seed': seed, 'temperature': temperature, 'credit': groove.CREDIT}
   for name, measure in (('style', lambda: _style(ctx, real_beats)), ('fills', lambda: _fills(ctx)),
                         ('density', lambda: _density(ctx, real_beats)),
-                        ('perplexity', lambda: _perplexity(ctx, groove_dir)),
+                        ('perplexity', lambda: _perplexity(ctx, groove_dir, reference)),
                         ('real_test', lambda: real_references(tracks))):
     logging.info('measuring %s', name)
     report[name] = measure()
@@ -253,8 +270,12 @@ def format_report(report) -> str:
     lines.append(f'| {text} | {fills["model"][key]} | {fills["disabled"][key]} |')
   lines.append(f'| density: Spearman (bin asked, hits a bar played) | {density["model"]["spearman"]} | '
                f'{density["disabled"]["spearman"]} |')
-  lines.append(f'| test perplexity, true labels / every control disabled | '
-               f'{ppl["true_labels"]["perplexity"]} | {ppl["disabled"]["perplexity"]} |')
+  for windows, text in (('drum_kit_windows', 'the drum_kit recipe\'s test windows'),
+                        ('all_tracks', 'every test track, fills too')):
+    figures = ppl[windows]
+    shipped = f'; plain shipped model {figures["reference"]}' if 'reference' in figures else ''
+    lines.append(f'| test perplexity on {text} ({figures["tracks"]}){shipped} | '
+                 f'{figures["true_labels"]} (true labels) | {figures["disabled"]} |')
   lines += ['', '| style | ' + ' | '.join(f'{f} (model / real beats)' for f in FEATURES) +
             ' | distinct windows (model / real) |', '|---' * (len(FEATURES) + 2) + '|']
   for name in style_classifier_lib.STYLES:
