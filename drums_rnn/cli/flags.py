@@ -28,9 +28,10 @@ FLAGS = flags.FLAGS
 
 
 def define_config_flags():
-  flags.DEFINE_string('config', 'drum_kit', 'Which config to use: drum_kit or one_drum (humanizer: '
-                      'the humanizer, for drums_rnn_create_dataset and drums_rnn_train). Run '
-                      'directories and bundles record their own; for them this is only checked.')
+  flags.DEFINE_string('config', 'drum_kit', 'Which config to use: drum_kit or one_drum (Magenta\'s), '
+                      'drum_kit_control (drum_kit with per-bar style, fill and density controls), or '
+                      'humanizer (for drums_rnn_create_dataset and drums_rnn_train). Run directories and '
+                      'bundles record their own; for them this is only checked.')
   flags.DEFINE_string('generator_id', None, 'A unique ID for the generator, overriding the default '
                       '(the config name); names bundles saved by drums_rnn_generate '
                       '--save_generator_bundle (Magenta then cannot load them; drums_rnn can).')
