@@ -10,12 +10,23 @@ import contextlib
 import csv
 import errno
 import os
+import signal
 import subprocess
 
 import pytest
 from note_seq.protobuf import music_pb2
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def default_sigint():
+  """For subprocess.Popen(preexec_fn=...): Ctrl-C acts on the child as in a terminal.
+
+  A test runner's worker (pytest-xdist's) may ignore SIGINT, and an ignored
+  signal stays ignored in the programs it starts; Python then never raises
+  KeyboardInterrupt in them.
+  """
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def groove_dir():

@@ -34,6 +34,7 @@ import pytest
 from drums_rnn import encoding
 from drums_rnn import loading
 from drums_rnn.studio import app as studio_app
+from tests import helpers
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOICES = list(encoding.DRUM_VOICE_NAMES)
@@ -463,7 +464,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path):
 def test_cli_serves_and_ctrl_c_stops_it_with_exit_0():
   proc = subprocess.Popen([sys.executable, '-m', 'drums_rnn.cli.drums_rnn_studio', '--port=0', '--nohumanize',
                            '--log=WARN'], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+                          text=True, preexec_fn=helpers.default_sigint)
   try:
     line = proc.stdout.readline()
     assert line.startswith('drums_rnn_studio: serving the drum_kit model ') and '(Ctrl-C to stop)' in line

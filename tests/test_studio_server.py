@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from drums_rnn.studio import guard
+from tests import helpers
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOAD_CLIENTS = 16
@@ -41,7 +42,7 @@ def rock(steps=32):
 def studio():
   """(port, pid) of `drums_rnn_studio --port=0` serving; stopped with Ctrl-C at the end."""
   proc = subprocess.Popen([sys.executable, '-m', 'drums_rnn.cli.drums_rnn_studio', '--port=0', '--log=WARN'],
-                          cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                          cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=helpers.default_sigint)
   try:
     line = proc.stdout.readline()
     assert 'serving' in line, line
