@@ -29,7 +29,7 @@ The Groove MIDI Dataset is by Gillick et al. (2019), Magenta, CC BY 4.0.
 Usage (from the repository root, after scripts/install.sh):
   .venv/bin/python scripts/train_default_model.py \
       --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_default
-  .venv/bin/python scripts/train_default_model.py --config=drum_kit_control --nobucket_by_length \
+  .venv/bin/python scripts/train_default_model.py --config=drum_kit_control --balance_tokens \
       --patience=6 --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_control \
       --output=drums_rnn/models/drum_kit_control.mag
 """
@@ -67,9 +67,11 @@ flags.DEFINE_integer('max_steps', 20000, 'Upper bound on training steps.')
 flags.DEFINE_float('max_hours', 1.5, 'Upper bound on training wall time.')
 flags.DEFINE_integer('seed', 1, 'Seed for initialisation, dropout and shuffling.')
 flags.DEFINE_string('config', 'drum_kit', 'The Drums RNN config: drum_kit or drum_kit_control.')
-flags.DEFINE_boolean('bucket_by_length', True, 'Batch tracks of similar length together. Off for '
-                     'drum_kit_control: its hundreds of one-bar fill snippets would fill half the batches, '
-                     'each weighing as much in a step as a batch of 512-step performances.')
+flags.DEFINE_boolean('bucket_by_length', True, 'Batch tracks of similar length together.')
+flags.DEFINE_boolean('balance_tokens', False, 'With --bucket_by_length: batches of about equal steps. '
+                     'On for drum_kit_control: its hundreds of one-bar fill snippets would otherwise '
+                     'fill half the batches, each weighing as much in a step as a batch of 32-bar '
+                     'performances.')
 flags.DEFINE_float('control_dropout', 0.25, 'drum_kit_control: the chance that a control of a training '
                    'or validation track is disabled.')
 
@@ -136,7 +138,8 @@ def main(argv):
       task, os.path.join(FLAGS.work_dir, 'run'), data['train'], overrides,
       num_training_steps=FLAGS.max_steps, summary_frequency=50, num_checkpoints=2, seed=FLAGS.seed,
       validation_file=data['validation'], validate_every=FLAGS.eval_every, patience=FLAGS.patience,
-      max_hours=FLAGS.max_hours, bucket_by_length=FLAGS.bucket_by_length)
+      max_hours=FLAGS.max_hours, bucket_by_length=FLAGS.bucket_by_length,
+      balance_tokens=FLAGS.balance_tokens)
   if result.stopped_by:
     code, line = result.signal_exit()
     common.fail(line, code)

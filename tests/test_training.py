@@ -118,6 +118,22 @@ def test_training_batches_are_bucketed_by_length(synthetic_data):
   assert input_pipeline.bucket_boundaries(64) == [65, 129, 193, 257, 321, 385, 449]
 
 
+
+def test_balanced_buckets_hold_about_equal_steps(synthetic_data):
+  # 16-step bands up to 512: 32 bands; band b (lengths 16b+1..16b+16) batches 2 * 32 // (b + 1).
+  assert input_pipeline.bucket_batch_sizes(2, 16) == [2] * 32
+  sizes = input_pipeline.bucket_batch_sizes(2, 16, balance_tokens=True)
+  assert sizes[:4] == [64, 32, 21, 16] and sizes[-1] == 2
+  assert input_pipeline.bucket_batch_sizes(64, 64, balance_tokens=True) == [512, 256, 170, 128, 102,
+                                                                            85, 73, 64]
+  dataset = input_pipeline.training_dataset([synthetic_data], 518, 2, seed=3, num_one_hot=512,
+                                            length_multiple=16, balance_tokens=True)
+  for _, labels, lengths in dataset.take(6):
+    band = (int(max(lengths)) - 1) // 16
+    assert len(lengths) == sizes[band]  # the records of one band, as many as its size says
+    assert labels.shape[1] == 16 * (band + 1)
+    assert 2 * 512 * 0.5 <= labels.shape[0] * labels.shape[1] <= 2 * 512  # about equal steps
+
 def test_metric_sums_are_masked():
   logits = tf.constant([[[5.0, 0.0], [0.0, 5.0], [9.0, 0.0]]])
   labels = tf.constant([[0, 0, 1]], tf.int64)

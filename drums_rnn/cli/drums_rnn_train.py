@@ -71,6 +71,10 @@ flags.DEFINE_integer('eval_interval_secs', 60,
 flags.DEFINE_boolean('bucket_by_length', True,
                      'Batch tracks of similar length together so less padding is computed '
                      '(--nobucket_by_length pads random batches to their longest track, like Magenta).')
+flags.DEFINE_boolean('balance_tokens', False,
+                     'With --bucket_by_length: batch more of the shorter tracks (512 of one '
+                     'length band, 64 of the longest), so every batch holds about the same '
+                     'number of steps and short tracks do not get as many updates as long ones.')
 flags.DEFINE_string('validation_file', '', 'Path (glob) of SequenceExample files to validate on '
                     'while training (dropout off); the best checkpoint is kept in run_dir/train/best.')
 flags.DEFINE_integer('validate_every', 200, 'With --validation_file: steps between validations.')
@@ -105,7 +109,8 @@ def main(argv):
       task, FLAGS.run_dir, FLAGS.sequence_example_file, overrides,
       num_training_steps=FLAGS.num_training_steps, summary_frequency=FLAGS.summary_frequency,
       num_checkpoints=FLAGS.num_checkpoints, seed=FLAGS.seed,
-      bucket_by_length=FLAGS.bucket_by_length, validation_file=FLAGS.validation_file or None,
+      bucket_by_length=FLAGS.bucket_by_length, balance_tokens=FLAGS.balance_tokens,
+      validation_file=FLAGS.validation_file or None,
       validate_every=FLAGS.validate_every, patience=FLAGS.patience, max_hours=FLAGS.max_hours)
   if result.stopped_by:  # a checkpoint was saved: 130 after SIGINT, 143 after SIGTERM
     code, line = result.signal_exit()

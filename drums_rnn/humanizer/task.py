@@ -80,9 +80,10 @@ class HumanizerTask(task.Task):
   def check_files(self, paths):
     input_pipeline.check_files(paths, data.INPUT_SIZE, 2 ** data.NUM_DRUMS)
 
-  def training_dataset(self, paths, hparams, seed, bucket_by_length):
+  def training_dataset(self, paths, hparams, seed, bucket_by_length, balance_tokens=False):
     return input_pipeline.training_dataset(paths, data.INPUT_SIZE, hparams.batch_size, seed=seed,
-                                           bucket_by_length=bucket_by_length)
+                                           bucket_by_length=bucket_by_length,
+                                           balance_tokens=balance_tokens)
 
   def eval_dataset(self, paths, batch_size, num_examples=0):
     return input_pipeline.eval_dataset(paths, data.INPUT_SIZE, batch_size, num_examples)

@@ -95,10 +95,11 @@ class DrumsRnnTask(task.Task):
   def check_files(self, paths):
     input_pipeline.check_files(paths, self._encoding.input_size, self._encoding.num_classes)
 
-  def training_dataset(self, paths, hparams, seed, bucket_by_length):
+  def training_dataset(self, paths, hparams, seed, bucket_by_length, balance_tokens=False):
     return input_pipeline.training_dataset(
         paths, self._encoding.input_size, hparams.batch_size, seed=seed,
-        num_one_hot=self._encoding.num_classes, bucket_by_length=bucket_by_length)
+        num_one_hot=self._encoding.num_classes, bucket_by_length=bucket_by_length,
+        balance_tokens=balance_tokens)
 
   def eval_dataset(self, paths, batch_size, num_examples=0):
     return input_pipeline.eval_dataset(paths, self._encoding.input_size, batch_size, num_examples,

@@ -207,7 +207,7 @@ def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps
           summary_frequency=10, num_checkpoints=10, seed=None,
           checkpoint_interval_secs=CHECKPOINT_INTERVAL_SECS, jit_compile=False,
           bucket_by_length=True, validation_file=None, validate_every=200, patience=0,
-          max_hours=0.0):
+          max_hours=0.0, balance_tokens=False):
   """Trains (or resumes training) a model in `run_dir/train`.
 
   Args:
@@ -225,6 +225,9 @@ def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps
     jit_compile: compile the train step with XLA.
     bucket_by_length: batch tracks of similar length together so less
       padding is computed (`input_pipeline.training_dataset`).
+    balance_tokens: with bucketing, batch more of the shorter tracks so each
+      batch holds about the same number of steps (each track then weighs by
+      its steps, as in unbucketed batches).
     validation_file: glob of SequenceExample TFRecords to validate on
       (None = no validation).
     validate_every: steps between validations (and at the last step).
@@ -251,7 +254,7 @@ def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps
     raise DrumsRnnError(f'batch_size={hp.batch_size} is smaller than the '
                         f'{strategy.num_replicas_in_sync} replicas that share each batch')
   seed = distributed.agree(strategy, json.dumps(
-      [config.name, dict(hp), num_training_steps, bucket_by_length, seed, jit_compile,
+      [config.name, dict(hp), num_training_steps, bucket_by_length, balance_tokens, seed, jit_compile,
        bool(validation_paths), validate_every], sort_keys=True), seed)
   with distributed.write_dir(run_dir_lib.train_dir(run_dir)) as train_path, \
       files.RunLock(files.ensure_dir(train_path)), _StopSignal() as stop:
@@ -284,7 +287,7 @@ def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps
     with distributed.cluster_errors(lambda: loop.step):
       reason = loop.finished_before_start(validation)
       if not reason:
-        dataset = task.training_dataset(paths, hp, seed, bucket_by_length)
+        dataset = task.training_dataset(paths, hp, seed, bucket_by_length, balance_tokens)
         with input_pipeline.reading(paths):
           reason = loop.run(dataset, validation)
     result = loop.result(reason, validation)

@@ -39,7 +39,7 @@ class Task(abc.ABC):
     """Refuses files that are damaged or were made for another config (DrumsRnnError)."""
 
   @abc.abstractmethod
-  def training_dataset(self, paths, hparams, seed, bucket_by_length):
+  def training_dataset(self, paths, hparams, seed, bucket_by_length, balance_tokens=False):
     """Endless shuffled ``(inputs, labels, lengths)`` batches of `paths`."""
 
   @abc.abstractmethod
