@@ -35,13 +35,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from drums_rnn import configs  # noqa: E402
 from drums_rnn import files  # noqa: E402
 from drums_rnn import kinds  # noqa: E402
+from drums_rnn.data import groove  # noqa: E402
 from drums_rnn.humanizer import data as humanizer_data  # noqa: E402
 from drums_rnn.cli import common  # noqa: E402
 from drums_rnn.errors import DrumsRnnError  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CREDIT = ('Trained on the Groove MIDI Dataset (Gillick et al. 2019, Magenta; CC BY 4.0, '
-          'https://magenta.tensorflow.org/datasets/groove).')
+CREDIT = groove.MODEL_CREDIT
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('groove_dir', os.path.join(REPO_ROOT, '..', 'shared', 'data', 'groove'),

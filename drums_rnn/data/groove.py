@@ -16,6 +16,9 @@ from drums_rnn.errors import DrumsRnnError
 SPLITS = ('train', 'validation', 'test')
 CREDIT = ('Groove MIDI Dataset: Gillick, Roberts, Engel, Eck & Bamman, "Learning to Groove with '
           'Inverse Sequence Transformations", ICML 2019 (Magenta), CC BY 4.0.')
+# The line a model trained on it carries (bundle description, figures JSON).
+MODEL_CREDIT = ('Trained on the Groove MIDI Dataset (Gillick et al. 2019, Magenta; CC BY 4.0, '
+                'https://magenta.tensorflow.org/datasets/groove).')
 
 
 def read_info(groove_dir) -> List[Dict[str, str]]:
