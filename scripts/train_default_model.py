@@ -71,6 +71,9 @@ flags.DEFINE_boolean('balance_tokens', False, 'With --bucket_by_length: batches 
                      'On for drum_kit_control: its hundreds of one-bar fill snippets would otherwise '
                      'fill half the batches, each weighing as much in a step as a batch of 32-bar '
                      'performances.')
+flags.DEFINE_string('init_from', '', 'drum_kit_control: start from this trained drum_kit bundle '
+                    '(e.g. drums_rnn/models/drum_kit.mag, of the same size); the control inputs start '
+                    'at zero (language_model/warm_start.py). Empty: from random weights.')
 flags.DEFINE_float('control_dropout', 0.25, 'drum_kit_control: the chance that a control of a training '
                    'or validation track is disabled.')
 
@@ -133,12 +136,17 @@ def main(argv):
   from drums_rnn.training.evaluator import Evaluator  # pylint: disable=import-outside-toplevel
 
   task = kinds.task_for(config)
+  warm_start = None
+  if FLAGS.init_from:
+    from drums_rnn.language_model import warm_start as warm_start_lib  # pylint: disable=import-outside-toplevel
+    source = loading.load_model(FLAGS.init_from).model
+    warm_start = lambda model: warm_start_lib.widen_into(source, model)  # noqa: E731
   result = loop.train(
       task, os.path.join(FLAGS.work_dir, 'run'), data['train'], overrides,
       num_training_steps=FLAGS.max_steps, summary_frequency=50, num_checkpoints=2, seed=FLAGS.seed,
       validation_file=data['validation'], validate_every=FLAGS.eval_every, patience=FLAGS.patience,
       max_hours=FLAGS.max_hours, bucket_by_length=FLAGS.bucket_by_length,
-      balance_tokens=FLAGS.balance_tokens)
+      balance_tokens=FLAGS.balance_tokens, warm_start=warm_start)
   if result.stopped_by:
     code, line = result.signal_exit()
     common.fail(line, code)
