@@ -428,3 +428,23 @@ def test_validation_history_continues_when_resumed(tmp_path):
   losses = [h['validation']['loss'] for h in second.history]
   best_step = second.history[int(np.argmin(losses))]['step']
   assert second.best_checkpoint.endswith(f'model.ckpt-{best_step}')
+
+
+def test_warm_start_sets_a_fresh_run_and_a_resumed_run_keeps_its_checkpoint(tmp_path):
+  path = write_records(str(tmp_path / 'data.tfrecord'),
+                       [_records_of(DRUM_KIT, [1, 2, 3, 4, 5, 6])] * 4)
+  seen = []
+
+  def start_at_zero(model):
+    seen.append(model)
+    model.set_weights({k: np.zeros_like(v) for k, v in model.get_weights().items()})
+
+  run = str(tmp_path / 'run')
+  hparams = overrides('batch_size=2,rnn_layer_sizes=[4],learning_rate=1e-9')
+  result = training.train(KIT_TASK, run, path, hparams, num_training_steps=2, seed=0,
+                          warm_start=start_at_zero)
+  assert len(seen) == 1
+  weights = loading.load_model(run).model.get_weights()
+  assert max(abs(v).max() for v in weights.values()) < 1e-6  # a tiny learning rate: the warm start's zeros
+  training.train(KIT_TASK, run, path, hparams, num_training_steps=4, seed=0, warm_start=start_at_zero)
+  assert len(seen) == 1 and result.checkpoint  # resumed from its checkpoint, not started again
