@@ -14,11 +14,12 @@ Recipe:
   2. One `training.train` call on `train`: every `--eval_every` steps it
      evaluates on `validation` (dropout off) and keeps the best checkpoint in
      `<work_dir>/run/train/best`; it stops after `--patience` evaluations
-     without improvement, at `--max_steps`, or after `--max_hours`. The
-     shipped drum_kit_control model starts from the shipped drum_kit one
-     (`--init_from`: the control inputs start at zero, so it begins playing
-     as the plain model does) and trains on batches of about equal steps
-     (`--balance_tokens`: the fill snippets weigh by their steps).
+     without improvement, at `--max_steps`, or after `--max_hours`. For
+     drum_kit_control, `--init_from` starts from a trained drum_kit bundle
+     (the control inputs start at zero, so it begins playing as the plain
+     model does) and `--balance_tokens` batches about equal steps (the fill
+     snippets weigh by their steps); the shipped interim model used neither
+     (README, "Grooves on request", says what each gave).
   3. Loads the best checkpoint (`loading.load_model`) and evaluates it on `test`.
   4. Writes it as a Magenta-compatible `.mag` bundle whose description
      credits the data, and its figures as JSON beside it.
@@ -34,9 +35,8 @@ Usage (from the repository root, after scripts/install.sh):
   .venv/bin/python scripts/train_default_model.py \
       --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_default
   .venv/bin/python scripts/train_default_model.py --config=drum_kit_control \
-      --init_from=drums_rnn/models/drum_kit.mag --balance_tokens --patience=4 --max_hours=1.2 \
-      --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_control \
-      --output=drums_rnn/models/drum_kit_control.mag
+      --control_dropout=0.5 --patience=4 --groove_dir=../shared/data/groove \
+      --work_dir=/tmp/drums_rnn_control --output=drums_rnn/models/drum_kit_control.mag
 """
 
 import json
