@@ -73,9 +73,8 @@ flags.DEFINE_integer('seed', 1, 'Seed for initialisation, dropout and shuffling.
 flags.DEFINE_string('config', 'drum_kit', 'The Drums RNN config: drum_kit or drum_kit_control.')
 flags.DEFINE_boolean('bucket_by_length', True, 'Batch tracks of similar length together.')
 flags.DEFINE_boolean('balance_tokens', False, 'With --bucket_by_length: batches of about equal steps. '
-                     'On for drum_kit_control: its hundreds of one-bar fill snippets would otherwise '
-                     'fill half the batches, each weighing as much in a step as a batch of 32-bar '
-                     'performances.')
+                     'For drum_kit_control: otherwise its hundreds of one-bar fill snippets fill half '
+                     'the batches, each weighing as much in a step as a batch of 32-bar performances.')
 flags.DEFINE_string('init_from', '', 'drum_kit_control: start from this trained drum_kit bundle '
                     '(e.g. drums_rnn/models/drum_kit.mag, of the same size); the control inputs start '
                     'at zero (language_model/warm_start.py). Empty: from random weights.')
