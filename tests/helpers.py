@@ -9,14 +9,32 @@ checkout) and skip with a clear reason when it is absent.
 import contextlib
 import csv
 import errno
+import json
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 from note_seq.protobuf import music_pb2
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+
+def run_cli_cases(module, cases, timeout=300, **env):
+  """Each argument list in `cases` through `module`'s console_main, all in one subprocess
+  (tests/cli_driver.py: note-seq is imported once). `env`: extra environment variables.
+
+  Returns one {'code', 'stdout', 'stderr'} per case; the driver itself must exit 0.
+  """
+  proc = subprocess.run([sys.executable, '-m', 'tests.cli_driver', module, json.dumps(cases)],
+                        capture_output=True, text=True, cwd=REPO_ROOT, timeout=timeout,
+                        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', **env))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+  assert len(results) == len(cases), proc.stderr[-2000:]
+  return results
 
 
 def default_sigint():

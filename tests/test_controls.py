@@ -1,9 +1,6 @@
 """drum_kit_control: per-bar controls in the encoding, the dataset, the sampler and the commands."""
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -206,11 +203,7 @@ def test_generate_with_controls_and_one_line_errors(control_bundle, tmp_path):
       [f'--bundle_file={control_bundle}', f'--output_dir={out}', '--num_steps=64', '--fill_bars=5'],
       [f'--output_dir={out}', '--style=rock'],  # the shipped drum_kit model has no controls
   ]
-  proc = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_generate',
-                         json.dumps(cases)], capture_output=True, text=True, timeout=600,
-                        cwd=helpers.REPO_ROOT, env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
-  results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
-  assert len(results) == len(cases), proc.stderr[-2000:]
+  results = helpers.run_cli_cases('drums_rnn.cli.drums_rnn_generate', cases, timeout=600)
   assert results[0]['code'] == 0, results[0]['stderr'][-2000:]
   assert sorted(n[-4:] for n in os.listdir(out)) == ['.mid', '.mid', '.png', '.png']
   expected = ["unknown --style 'polka': choose one of rock, latin", '--density bin 7 is out of range',

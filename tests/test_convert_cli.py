@@ -1,6 +1,5 @@
 """convert_dir_to_note_sequences as a command: flags, summary line, exit codes."""
 
-import json
 import os
 import subprocess
 import sys
@@ -44,7 +43,6 @@ def test_converts_recursively_with_summary(tmp_path):
 def test_errors_exit_2_with_one_line(tmp_path):
   make_tree(tmp_path / 'kit')
   os.remove(tmp_path / 'kit' / 'sub' / 'b.midi')
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
   cases = [
       # Only truncated.mid is left in sub/: nothing converts.
       [f'--input_dir={tmp_path / "kit" / "sub"}', f'--output_file={tmp_path / "y.tfrecord"}'],
@@ -52,13 +50,8 @@ def test_errors_exit_2_with_one_line(tmp_path):
       [f'--input_dir={tmp_path / "nowhere"}', f'--output_file={tmp_path / "x.tfrecord"}'],
   ]
   expected = ['error: no file converted', 'error: --input_dir is required', 'is not a directory']
-  result = subprocess.run(
-      [sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.convert_dir_to_note_sequences',
-       json.dumps(cases)], capture_output=True, text=True, env=env, cwd=helpers.REPO_ROOT,
-      timeout=300)
-  assert result.returncode == 0, result.stderr
-  results = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{')]
-  assert len(results) == len(cases)
+  results = helpers.run_cli_cases('drums_rnn.cli.convert_dir_to_note_sequences', cases,
+                                  TF_CPP_MIN_LOG_LEVEL='3')
   for message, r in zip(expected, results):
     assert r['code'] == 2, r
     last = r['stderr'].strip().splitlines()[-1]

@@ -1,6 +1,5 @@
 """drums_rnn_create_dataset as a command: summary, both files, one-line errors with exit 2."""
 
-import json
 import os
 import subprocess
 import sys
@@ -22,13 +21,8 @@ def run_cli(*args):
 
 def run_cases(cases):
   """Runs each argument list through console_main in one subprocess (see cli_driver)."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  result = subprocess.run(
-      [sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_create_dataset',
-       json.dumps(cases)], capture_output=True, text=True, env=env, cwd=helpers.REPO_ROOT,
-      timeout=300)
-  assert result.returncode == 0, result.stderr
-  return [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{')]
+  return helpers.run_cli_cases('drums_rnn.cli.drums_rnn_create_dataset', cases,
+                               TF_CPP_MIN_LOG_LEVEL='3')
 
 
 def write_records(path, payloads):

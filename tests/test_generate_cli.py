@@ -1,6 +1,5 @@
 """drums_rnn_generate end to end (console script in a subprocess) and its model/flag errors."""
 
-import json
 import os
 import re
 import subprocess
@@ -167,14 +166,7 @@ def test_not_a_bundle_and_empty_run_dir_errors(tmp_path):
 
 
 def _cli_cases(cases):
-  """Each argument list through console_main, all in one subprocess (tests/cli_driver.py)."""
-  proc = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_generate',
-                         json.dumps(cases)], capture_output=True, text=True, cwd=helpers.REPO_ROOT,
-                        timeout=300, env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
-  assert len(results) == len(cases)
-  return results
+  return helpers.run_cli_cases('drums_rnn.cli.drums_rnn_generate', cases)
 
 
 def test_model_flag_rules(run, tmp_path, monkeypatch):

@@ -1,9 +1,6 @@
 """The humanizer: grid reading, dataset, training, humanizing notes, loading, and the command's errors."""
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -177,11 +174,7 @@ def test_bundle_round_trip_and_kinds(tmp_path):
 
 
 def _run_cli(cases):
-  proc = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_humanize',
-                         json.dumps(cases)], capture_output=True, text=True, cwd=helpers.REPO_ROOT,
-                        timeout=300, env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+  return helpers.run_cli_cases('drums_rnn.cli.drums_rnn_humanize', cases)
 
 
 def test_command_humanizes_and_fails_cleanly(tmp_path):

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -100,11 +98,7 @@ def test_evaluate_command(groove_dir, tmp_path):
   out = tmp_path / 'figures.json'
   cases = [[f'--bundle_file={mag}', '--evaluate', f'--groove_dir={groove_dir}', f'--output_json={out}'],
            [f'--bundle_file={mag}', '--evaluate', f'--groove_dir={tmp_path / "nowhere"}']]
-  proc = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_humanize',
-                         json.dumps(cases)], capture_output=True, text=True, cwd=helpers.REPO_ROOT,
-                        timeout=300, env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  ok, missing = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+  ok, missing = helpers.run_cli_cases('drums_rnn.cli.drums_rnn_humanize', cases)
   assert ok['code'] == 0, ok['stderr'][-2000:]
   assert '| sampled |' in ok['stdout'] and json.loads(out.read_text())['tracks'] == 3
   errors = [l for l in missing['stderr'].splitlines() if l.startswith('error:')]

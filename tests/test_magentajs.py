@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -69,14 +68,7 @@ def _save_run_dir(directory, config_name, sizes, scale, seed):
 
 
 def _cli(cases):
-  """Each argument list through drums_rnn_export_magentajs's console_main, in one subprocess."""
-  proc = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_export_magentajs',
-                         json.dumps(cases)], capture_output=True, text=True, cwd=helpers.REPO_ROOT,
-                        timeout=300, env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
-  assert len(results) == len(cases)
-  return results
+  return helpers.run_cli_cases('drums_rnn.cli.drums_rnn_export_magentajs', cases)
 
 
 def _assert_one_error(result, *phrases):

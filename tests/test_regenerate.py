@@ -1,9 +1,6 @@
 """Regenerating chosen voices over fixed ones: the masked sampler, regenerate_voices, the generate flag."""
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -131,11 +128,7 @@ def test_generate_command_regenerates_voices_of_a_midi(tmp_path):
   cases = [base + ['--regenerate_voices=closed_hihat,open_hihat,ride', '--num_outputs=2', '--seed=4'],
            base + ['--regenerate_voices=snare,tambourine'],
            ['--output_dir=' + str(out), '--regenerate_voices=snare']]
-  proc = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_generate',
-                         json.dumps(cases)], capture_output=True, text=True, cwd=helpers.REPO_ROOT,
-                        timeout=300, env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+  results = helpers.run_cli_cases('drums_rnn.cli.drums_rnn_generate', cases)
   assert results[0]['code'] == 0, results[0]['stderr'][-2000:]
   written = sorted(os.listdir(out))
   assert len(written) == 2

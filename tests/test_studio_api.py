@@ -433,10 +433,7 @@ def test_concurrent_requests_all_succeed_with_the_serial_results(app):
 
 
 def _run_cli_cases(cases, timeout=240):
-  out = subprocess.run([sys.executable, '-m', 'tests.cli_driver', 'drums_rnn.cli.drums_rnn_studio',
-                        json.dumps(cases)], capture_output=True, text=True, cwd=REPO_ROOT,
-                       timeout=timeout, check=True).stdout
-  return [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+  return helpers.run_cli_cases('drums_rnn.cli.drums_rnn_studio', cases, timeout=timeout)
 
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path):
