@@ -37,6 +37,10 @@ STYLES = ('rock', 'latin', 'funk', 'jazz', 'hiphop', 'afrobeat', 'neworleans', '
 # Hits a bar (struck (step, drum type) cells) at which density bins 1..4 start: the quintiles of the
 # Groove train split's 4/4 bars (beat and fill files), as scripts/train_control_labels.py measures.
 DENSITY_BIN_EDGES = (13, 17, 20, 24)
+# How firmly asked controls are played (classifier-free guidance, generation.BatchedSampler.sample):
+# 1 is the model as trained, whose controls are only hints against 2 bars of its own history; the
+# default was chosen on Groove's validation split for the shipped model (README, "Grooves on request").
+DEFAULT_STRENGTH = 3.0
 
 
 @dataclasses.dataclass(frozen=True)

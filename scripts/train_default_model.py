@@ -17,7 +17,8 @@ Recipe:
      without improvement, at `--max_steps`, or after `--max_hours`. For
      drum_kit_control, `--init_from` starts from a trained drum_kit bundle
      (the control inputs start at zero, so it begins playing as the plain
-     model does) and `--balance_tokens` batches about equal steps (the fill
+     model does), `--freeze_copied` then trains only the added control weights,
+     and `--balance_tokens` batches about equal steps (the fill
      snippets weigh by their steps); the shipped interim model used neither
      (README, "Grooves on request", says what each gave).
   3. Loads the best checkpoint (`loading.load_model`) and evaluates it on `test`.
@@ -78,6 +79,9 @@ flags.DEFINE_boolean('balance_tokens', False, 'With --bucket_by_length: batches 
 flags.DEFINE_string('init_from', '', 'drum_kit_control: start from this trained drum_kit bundle '
                     '(e.g. drums_rnn/models/drum_kit.mag, of the same size); the control inputs start '
                     'at zero (language_model/warm_start.py). Empty: from random weights.')
+flags.DEFINE_boolean('freeze_copied', False, 'With --init_from: keep every weight copied from it '
+                     'fixed and train only the added control weights, so the plain model\'s drumming '
+                     'stays as it was and the controls learn as biases on its first layer\'s inputs.')
 flags.DEFINE_float('control_dropout', 0.25, 'drum_kit_control: the chance that a control of a training '
                    'or validation track is disabled.')
 
@@ -140,17 +144,22 @@ def main(argv):
   from drums_rnn.training.evaluator import Evaluator  # pylint: disable=import-outside-toplevel
 
   task = kinds.task_for(config)
-  warm_start = None
+  warm_start, frozen = None, None
+  if FLAGS.freeze_copied and not FLAGS.init_from:
+    raise DrumsRnnError('--freeze_copied needs --init_from (the weights to keep fixed)')
   if FLAGS.init_from:
     from drums_rnn.language_model import warm_start as warm_start_lib  # pylint: disable=import-outside-toplevel
     source = loading.load_model(FLAGS.init_from).model
     warm_start = lambda model: warm_start_lib.widen_into(source, model)  # noqa: E731
+    if FLAGS.freeze_copied:
+      fresh = task.build_model(config.hparams(overrides), 0)
+      frozen = warm_start_lib.copied_entries(source, fresh)
   result = loop.train(
       task, os.path.join(FLAGS.work_dir, 'run'), data['train'], overrides,
       num_training_steps=FLAGS.max_steps, summary_frequency=50, num_checkpoints=2, seed=FLAGS.seed,
       validation_file=data['validation'], validate_every=FLAGS.eval_every, patience=FLAGS.patience,
       max_hours=FLAGS.max_hours, bucket_by_length=FLAGS.bucket_by_length,
-      balance_tokens=FLAGS.balance_tokens, warm_start=warm_start)
+      balance_tokens=FLAGS.balance_tokens, warm_start=warm_start, frozen=frozen)
   if result.stopped_by:
     code, line = result.signal_exit()
     common.fail(line, code)

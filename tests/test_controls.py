@@ -108,7 +108,7 @@ def test_sampling_follows_the_encoding_of_training(sampler):
   model, batched = sampler
   values = controls.requested(SPEC, 64, 16, style='jazz', fill_every=2, density=[0, 1, 2, 3])
   tracks, scores = generation.generate_tracks(model, CONTROL, [frozenset({36})], 2, 64, seed=4,
-                                              sampler=batched, controls=values)
+                                              sampler=batched, controls=values, control_strength=1.0)
   classes = [CONTROL.encoding.classes_from_events(t) for t in tracks]
   sums, _, _ = scoring.track_log_likelihoods(model, CONTROL.encoding, classes, controls=[values] * 2)
   np.testing.assert_allclose(sums, scores, rtol=1e-4)
@@ -116,9 +116,45 @@ def test_sampling_follows_the_encoding_of_training(sampler):
                                            sampler=batched)
   assert disabled != tracks  # the controls are read
   one, _ = generation.generate_tracks(model, CONTROL, [frozenset({36})], 1, 64, seed=4,
-                                      sampler=batched, controls=values)
+                                      sampler=batched, controls=values, control_strength=1.0)
   assert one[0] == tracks[0]  # output n does not depend on num_outputs
   assert batched._run.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
+
+
+def _guided_log_likelihood(model, classes, values, strength):
+  """Teacher-forced: sum over steps of log softmax(free + strength * (given - free)) of the step drawn."""
+  enc = CONTROL.encoding
+  given, labels = enc.encode(classes, values)
+  free, _ = enc.encode(classes, controls.disabled(len(classes)))
+  logits, _ = model(tf.constant(np.stack([given, free])), model.zero_state(2))
+  logp = tf.nn.log_softmax(logits).numpy()
+  guided = tf.nn.log_softmax(logp[1] + strength * (logp[0] - logp[1])).numpy()
+  return guided[np.arange(len(labels)), labels].sum()
+
+
+def test_control_strength_draws_from_the_guided_distribution(sampler):
+  """Strength s draws each step from free + s * (given - free); s = 0 is the disabled model's draw."""
+  model, batched = sampler
+  kick = [frozenset({36})]
+  values = controls.requested(SPEC, 48, 16, style='funk', fill_bars=[2], density=[4, 0, 2])
+  tracks, scores = generation.generate_tracks(model, CONTROL, kick, 3, 48, seed=5, sampler=batched,
+                                              controls=values, control_strength=2.5)
+  for track, score in zip(tracks, scores):
+    classes = CONTROL.encoding.classes_from_events(track)
+    np.testing.assert_allclose(_guided_log_likelihood(model, classes, values, 2.5), score, rtol=1e-4)
+  plain, _ = generation.generate_tracks(model, CONTROL, kick, 3, 48, seed=5, sampler=batched,
+                                        controls=values, control_strength=1.0)
+  assert plain != tracks  # the guidance changes the draws
+  for beam in ({}, {'beam_size': 2, 'branch_factor': 2, 'steps_per_iteration': 4}):
+    ignored, _ = generation.generate_tracks(model, CONTROL, kick, 3, 48, seed=5, sampler=batched,
+                                            controls=values, control_strength=0.0, **beam)
+    disabled, _ = generation.generate_tracks(model, CONTROL, kick, 3, 48, seed=5, sampler=batched,
+                                             **beam)
+    assert ignored == disabled  # the disabled half of the batch is the disabled model, beams too
+  assert batched._run_guided.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
+  with pytest.raises(ArgumentError, match='control_strength'):
+    generation.generate_tracks(model, CONTROL, kick, 1, 48, sampler=batched, controls=values,
+                               control_strength=-1.0)
 
 
 def test_regenerating_voices_takes_controls(sampler):

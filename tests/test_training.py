@@ -448,3 +448,31 @@ def test_warm_start_sets_a_fresh_run_and_a_resumed_run_keeps_its_checkpoint(tmp_
   assert max(abs(v).max() for v in weights.values()) < 1e-6  # a tiny learning rate: the warm start's zeros
   training.train(KIT_TASK, run, path, hparams, num_training_steps=4, seed=0, warm_start=start_at_zero)
   assert len(seen) == 1 and result.checkpoint  # resumed from its checkpoint, not started again
+
+
+def test_frozen_entries_keep_their_values_in_a_fresh_and_a_resumed_run(tmp_path):
+  path = write_records(str(tmp_path / 'data.tfrecord'),
+                       [_records_of(DRUM_KIT, [1, 2, 3, 4, 5, 6])] * 4)
+  run = str(tmp_path / 'run')
+  hparams = overrides('batch_size=2,rnn_layer_sizes=[4],learning_rate=0.1')
+  shapes = trainer_lib.Trainer(KIT_TASK, DRUM_KIT.hparams(hparams)).model.get_weights()
+  rng = np.random.default_rng(0)
+  start = {name: rng.uniform(-0.3, 0.3, value.shape).astype(np.float32) for name, value in shapes.items()}
+  frozen = {name: np.arange(value.size).reshape(value.shape) % 2 == 0 for name, value in start.items()}
+  frozen['fully_connected/biases'][:] = True
+  for steps in (2, 4):  # the second call resumes from the first one's checkpoint
+    training.train(KIT_TASK, run, path, hparams, num_training_steps=steps, seed=0, frozen=frozen,
+                   warm_start=lambda model: model.set_weights(start))
+    trained = loading.load_model(run).model.get_weights()
+    for name, value in start.items():
+      np.testing.assert_array_equal(trained[name][frozen[name]], value[frozen[name]], err_msg=name)
+  moved = [name for name in start if np.any(trained[name][~frozen[name]] != start[name][~frozen[name]])]
+  assert len(moved) == len(start) - 1  # every weight with free entries trained
+
+
+def test_frozen_masks_must_name_the_model_s_weights():
+  hparams = DRUM_KIT.hparams(overrides('rnn_layer_sizes=[4]'))
+  with pytest.raises(DrumsRnnError, match='does not have: nope'):
+    trainer_lib.Trainer(KIT_TASK, hparams, frozen={'nope': np.zeros(3, bool)})
+  with pytest.raises(DrumsRnnError, match='frozen mask of fully_connected/biases has shape'):
+    trainer_lib.Trainer(KIT_TASK, hparams, frozen={'fully_connected/biases': np.zeros(3, bool)})

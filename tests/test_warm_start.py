@@ -53,3 +53,23 @@ def test_models_that_differ_otherwise_are_refused():
     warm_start.widen_into(plain, random_model(CONTROL, [8], 0, seed=1))
   with pytest.raises(DrumsRnnError, match='must not shrink'):
     warm_start.widen_into(random_model(CONTROL, [16], 0, seed=1), plain)
+
+
+@pytest.mark.parametrize('attn_length', [0, 4])
+def test_copied_entries_are_the_plain_model_s_weights_and_only_those(attn_length):
+  plain = random_model(KIT, [16, 8], attn_length, seed=1)
+  widened = random_model(CONTROL, [16, 8], attn_length, seed=2)
+  copied = warm_start.copied_entries(plain, widened)
+  warm_start.widen_into(plain, widened)
+  source, after = plain.get_weights(), widened.get_weights()
+  for name, mask in copied.items():
+    assert mask.shape == after[name].shape and mask.sum() == source[name].size, name
+    np.testing.assert_array_equal(np.sort(after[name][mask]), np.sort(source[name].ravel()), err_msg=name)
+  added = sum(int((~m).sum()) for m in copied.values())
+  width = CONTROL.encoding.input_size - KIT.encoding.input_size
+  first_lstm_gates = 4 * 16
+  # the control rows (and with attention the added projected inputs' rows, columns and biases)
+  expected = (width * first_lstm_gates if not attn_length else
+              width * (CONTROL.encoding.input_size + 16) + KIT.encoding.input_size * width + width
+              + width * first_lstm_gates)
+  assert added == expected

@@ -35,6 +35,7 @@ from absl import logging
 
 from drums_rnn.data import groove
 from drums_rnn import midi
+from drums_rnn import controls as controls_lib
 from drums_rnn.cli import common
 from drums_rnn.cli import flags as shared_flags
 from drums_rnn.errors import DrumsRnnError
@@ -78,6 +79,9 @@ flags.DEFINE_boolean('controls', False, 'Measure how well a drum_kit_control mod
                      'perplexity beside the shipped drum_kit model\'s on the same windows).')
 flags.DEFINE_integer('num_outputs', 32, 'With --controls: grooves generated per request.')
 flags.DEFINE_float('temperature', 1.0, 'With --controls: sampling temperature.')
+flags.DEFINE_float('control_strength', controls_lib.DEFAULT_STRENGTH, 'With --controls: how firmly '
+                   'the asked controls are played, as drums_rnn_generate --control_strength (1 = the '
+                   'model as trained).')
 
 
 def _reference_paths():
@@ -154,7 +158,8 @@ def _evaluate_controls():
   from drums_rnn import loading  # pylint: disable=import-outside-toplevel
   report = control_evaluation.evaluate_controls(
       loaded, FLAGS.groove_dir, FLAGS.num_outputs, 0 if FLAGS.seed is None else FLAGS.seed,
-      FLAGS.temperature, FLAGS.output_json, reference=loading.load_model(None))
+      FLAGS.temperature, FLAGS.output_json, reference=loading.load_model(None),
+      control_strength=FLAGS.control_strength)
   print(control_evaluation.format_report(report), end='')
   print(f'\nData: {report["credit"]}')
   return 0

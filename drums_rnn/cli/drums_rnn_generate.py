@@ -27,6 +27,7 @@ Magenta's; without them the outputs are Magenta-compatible as before.
 from absl import flags
 from absl import logging
 
+from drums_rnn import controls as controls_lib
 from drums_rnn.cli import common
 from drums_rnn.cli import flags as shared_flags
 from drums_rnn.errors import DrumsRnnError
@@ -70,6 +71,10 @@ flags.DEFINE_list('fill_bars', [], 'drum_kit_control: 1-based bars that are fill
 flags.DEFINE_integer('fill_every', 0, 'drum_kit_control: every n-th bar is a fill (4: bars 4, 8, ...).')
 flags.DEFINE_list('density', None, 'drum_kit_control: how busy each bar is, a bin 0 (sparse) to 4 '
                   '(busy) for every bar, or one per bar (comma-separated).')
+flags.DEFINE_float('control_strength', controls_lib.DEFAULT_STRENGTH, 'drum_kit_control: how '
+                   'firmly the asked controls are played: 1 = the model as trained, higher = clearer '
+                   'style, fills and density (classifier-free guidance: each step is computed with '
+                   'and without the controls), 0 = ignore them.')
 flags.DEFINE_boolean('plot', False, 'Also write a drum-grid PNG beside each MIDI file (primer shaded).')
 
 
@@ -92,7 +97,6 @@ def model_source():
 
 def _controls(config, num_steps):
   """The per-step controls the control flags ask for (None when none is given)."""
-  from drums_rnn import controls  # pylint: disable=import-outside-toplevel
   style = FLAGS.style
   if style is not None:
     style = style[0] if len(style) == 1 else style
@@ -103,7 +107,7 @@ def _controls(config, num_steps):
       density = int(density[0]) if len(density) == 1 else [int(d) for d in density]
   except ValueError:
     raise DrumsRnnError('--fill_bars and --density take whole numbers (comma-separated)') from None
-  return controls.requested(config.encoding.controls, num_steps, 4 * config.steps_per_quarter, style,
+  return controls_lib.requested(config.encoding.controls, num_steps, 4 * config.steps_per_quarter, style,
                             fill_bars, FLAGS.fill_every, density)
 
 
@@ -142,7 +146,8 @@ def main(argv):
       num_steps=FLAGS.num_steps, qpm=qpm, temperature=FLAGS.temperature, beam_size=FLAGS.beam_size,
       branch_factor=FLAGS.branch_factor, steps_per_iteration=FLAGS.steps_per_iteration, seed=FLAGS.seed,
       velocity=FLAGS.velocity, plot=FLAGS.plot, voices=voices, humanizer=humanizer,
-      humanize_level=FLAGS.velocity if FLAGS['velocity'].present else None, controls=controls)
+      humanize_level=FLAGS.velocity if FLAGS['velocity'].present else None, controls=controls,
+      control_strength=FLAGS.control_strength)
   return 0
 
 

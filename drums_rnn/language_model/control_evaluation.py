@@ -102,13 +102,15 @@ class _Context:
   num_outputs: int
   temperature: float
   seed: int
+  control_strength: float = controls_lib.DEFAULT_STRENGTH
 
   def generate(self, primer, num_steps, values, seed_offset):
     """[num_outputs, num_steps] classes: the primer then the sampled steps."""
     enc = self.loaded.config.encoding
     primer_classes = enc.classes_from_events(primer)
     sampled, _ = self.sampler.sample(primer_classes, self.num_outputs, num_steps - len(primer),
-                                     self.temperature, seed=self.seed + seed_offset, controls=values)
+                                     self.temperature, seed=self.seed + seed_offset, controls=values,
+                                     control_strength=self.control_strength)
     return np.concatenate([np.tile(primer_classes, (self.num_outputs, 1)), sampled], axis=1)
 
 
@@ -173,7 +175,8 @@ def _density(ctx, real_beats):
         values = (controls_lib.requested(ctx.spec, steps, STEPS_PER_BAR, density=bin_)
                   if mode == 'model' else None)
         sampled, _ = ctx.sampler.sample(primer_classes, 1, steps - primer_steps, ctx.temperature,
-                                        seed=ctx.seed + 300 + 37 * bin_ + k, controls=values)
+                                        seed=ctx.seed + 300 + 37 * bin_ + k, controls=values,
+                                        control_strength=ctx.control_strength)
         generated = np.concatenate([primer_classes, sampled[0]])[primer_steps:]
         asked.append(bin_)
         played.append(float(bars_lib.hits_per_bar(generated).mean()))
@@ -224,8 +227,11 @@ def real_references(tracks):
 
 
 def evaluate_controls(loaded, groove_dir, num_outputs=32, seed=0, temperature=1.0, output_json=None,
-                      reference=None):
+                      reference=None, control_strength=controls_lib.DEFAULT_STRENGTH):
   """The figures of the module docstring, as a dict (and a JSON file when `output_json` is given).
+
+  `control_strength`: how firmly the controls are played
+  (`generation.BatchedSampler.sample`); the disabled columns are unchanged by it.
 
   `reference`: a plain model (e.g. the shipped drum_kit) whose test perplexity is set beside the
   controlled model's, on the same windows.
@@ -237,11 +243,13 @@ def evaluate_controls(loaded, groove_dir, num_outputs=32, seed=0, temperature=1.
   if num_outputs < 2:
     raise ArgumentError(f'{{num_outputs}} must be at least 2, got {num_outputs}', 'num_outputs')
   ctx = _Context(loaded, spec, generation.BatchedSampler(loaded.model, loaded.config.encoding),
-                 style_classifier_lib.load(), fill_detector_lib.load(), num_outputs, temperature, seed)
+                 style_classifier_lib.load(), fill_detector_lib.load(), num_outputs, temperature, seed,
+                 control_strength)
   tracks, _ = labels_lib.read_groove_tracks(groove_dir, 'test')
   real_beats = [t for t in tracks if t.beat_type == 'beat']
   report = {'model': loaded.source, 'config': loaded.config.name, 'num_outputs': num_outputs,
-            'seed': seed, 'temperature': temperature, 'credit': groove.CREDIT}
+            'seed': seed, 'temperature': temperature, 'control_strength': control_strength,
+            'credit': groove.CREDIT}
   for name, measure in (('style', lambda: _style(ctx, real_beats)), ('fills', lambda: _fills(ctx)),
                         ('density', lambda: _density(ctx, real_beats)),
                         ('perplexity', lambda: _perplexity(ctx, groove_dir, reference)),
@@ -257,7 +265,8 @@ def format_report(report) -> str:
   """The figures as Markdown tables (the README's)."""
   style, fills, density, ppl = (report['style'], report['fills'], report['density'],
                                 report['perplexity'])
-  lines = ['| | with controls | controls disabled |', '|---|---|---|',
+  lines = [f'| | with controls (strength {report.get("control_strength", 1.0)}) | controls disabled |',
+           '|---|---|---|',
            f'| style: balanced accuracy (real test windows {style["real_test_windows_balanced_accuracy"]}) '
            f'| {style["model"]["balanced_accuracy"]} | {style["disabled"]["balanced_accuracy"]} |']
   for name in style_classifier_lib.STYLES:

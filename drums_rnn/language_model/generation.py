@@ -63,7 +63,7 @@ class BatchedSampler:
   def __init__(self, model, encoding):
     self.model = model
     self.encoding = encoding
-    self._run = tf.function(self._generate, autograph=False, input_signature=[
+    signature = [
         tf.TensorSpec([None], tf.int32),   # primer classes
         tf.TensorSpec([], tf.int32),       # num_outputs
         tf.TensorSpec([], tf.int32),       # steps to generate
@@ -75,11 +75,17 @@ class BatchedSampler:
         tf.TensorSpec([None], tf.int32),   # fixed classes, one per generated step
         tf.TensorSpec([], tf.int32),       # fixed mask (drum-type bits held fixed; 0 = none)
         tf.TensorSpec([None, None], tf.float32),  # control columns of each step (a controlled config)
-    ])
+        tf.TensorSpec([None, None], tf.float32),  # the same with every control disabled
+        tf.TensorSpec([], tf.float32),     # control strength
+    ]
+    self._run = tf.function(lambda *args: self._generate(*args, guided=False), autograph=False,
+                            input_signature=signature)
+    self._run_guided = tf.function(lambda *args: self._generate(*args, guided=True), autograph=False,
+                                   input_signature=signature)
 
   def sample(self, primer_classes, num_outputs, num_generate, temperature=1.0, beam_size=1,
              branch_factor=1, steps_per_iteration=1, seed=0, fixed_classes=None, fixed_mask=0,
-             controls=None):
+             controls=None, control_strength=controls_lib.DEFAULT_STRENGTH):
     """Returns (classes [num_outputs, num_generate] int, log-likelihoods [num_outputs]).
 
     Log-likelihoods include the primer's own (as Magenta's beam search does).
@@ -89,22 +95,35 @@ class BatchedSampler:
     the allowed ones). With fixed_mask 0 nothing changes, bit for bit.
     `controls` ([3, primer + generated steps] values, a controlled config
     only; None = all disabled) are read by each step's input: the controls of
-    the step it predicts.
+    the step it predicts. `control_strength` s != 1 (classifier-free
+    guidance, Ho & Salimans 2022) runs every row twice in the same batch, with
+    the controls and with every control disabled, and draws from
+    log p(x | disabled) + s * (log p(x | controls) - log p(x | disabled)):
+    s > 1 plays the asked controls more clearly than the model alone
+    would, s = 0 ignores them. Without controls it changes nothing.
     """
+    if not control_strength >= 0:
+      raise ArgumentError(f'{{control_strength}} must be >= 0, got {control_strength}',
+                          'control_strength')
     if fixed_classes is None:
       fixed_classes = np.zeros(num_generate, np.int32)
     fixed_classes = np.asarray(fixed_classes, np.int32)
     if fixed_classes.shape != (num_generate,):
       raise DrumsRnnError(f'fixed_classes must have one class per generated step ({num_generate}), '
                           f'got shape {fixed_classes.shape}')
-    table = self._control_table(controls, len(primer_classes) + num_generate)
-    classes, scores = self._run(
+    num_steps = len(primer_classes) + num_generate
+    table = self._control_table(controls, num_steps)
+    guided = controls is not None and control_strength != 1.0
+    run = self._run_guided if guided else self._run
+    classes, scores = run(
         tf.constant(np.asarray(primer_classes, np.int32)), tf.constant(num_outputs, tf.int32),
         tf.constant(num_generate, tf.int32), tf.constant(temperature, tf.float32),
         tf.constant(beam_size, tf.int32), tf.constant(branch_factor, tf.int32),
         tf.constant(steps_per_iteration, tf.int32),
         tf.constant([seed & 0x7FFFFFFFFFFFFFFF, 0x5EED], tf.int64), tf.constant(fixed_classes),
-        tf.constant(fixed_mask, tf.int32), tf.constant(table))
+        tf.constant(fixed_mask, tf.int32), tf.constant(table),
+        tf.constant(self._control_table(None, num_steps) if guided else table),
+        tf.constant(control_strength, tf.float32))
     return classes.numpy(), scores.numpy()
 
   def _control_table(self, controls, num_steps):
@@ -135,16 +154,34 @@ class BatchedSampler:
     return tf.concat(parts, axis=1)
 
   def _generate(self, primer, num_outputs, num_generate, temperature, beam_size, branch_factor,
-                steps_per_iteration, seed, fixed_classes, fixed_mask, table):
+                steps_per_iteration, seed, fixed_classes, fixed_mask, table, disabled_table, strength,
+                guided):
     model = self.model
     class_ids = tf.range(self.encoding.num_classes, dtype=tf.int32)
     num_primer = tf.shape(primer)[0]
-    # 1. The whole primer in one call from the zero state.
-    primer_logits, state = model(self._inputs(primer, tf.range(num_primer), table)[None],
-                                 model.zero_state(1))
+    # Guided: the batch holds every row twice, first with the controls, then with them disabled.
+    tables = [table, disabled_table] if guided else [table]
+    copies = len(tables)
+
+    def inputs(classes, positions):
+      return tf.concat([self._inputs(classes, positions, t) for t in tables], axis=0)
+
+    def logits_of(outputs):
+      if not guided:
+        return outputs
+      given, disabled = tf.split(outputs, 2, axis=0)
+      free = tf.nn.log_softmax(disabled)
+      return free + strength * (tf.nn.log_softmax(given) - free)
+
+    # 1. The whole primer in one call from the zero state (one row per copy).
+    primer_positions = tf.range(num_primer)
+    primer_outputs, state = model(
+        tf.stack([self._inputs(primer, primer_positions, t) for t in tables]),
+        model.zero_state(copies))
+    primer_logits = logits_of(primer_outputs)
     primer_logp = tf.nn.log_softmax(primer_logits[0] / temperature)
     primer_ll = tf.reduce_sum(tf.gather(primer_logp[:-1], primer[1:], batch_dims=1))
-    # 2. One row per output and beam.
+    # 2. One row per output and beam (per copy).
     width = beam_size * branch_factor
     rows = num_outputs * width
     state = tuple(tf.repeat(s, rows, axis=0) for s in state)
@@ -159,7 +196,8 @@ class BatchedSampler:
       best = tf.math.top_k(tf.reshape(scores, [num_outputs, width]), k=beam_size).indices
       parents = tf.repeat(best, branch_factor, axis=1) + tf.range(num_outputs)[:, None] * width
       parents = tf.reshape(parents, [-1])
-      return (tuple(tf.gather(s, parents) for s in state), tf.gather(logits, parents),
+      state_parents = tf.concat([parents + c * rows for c in range(copies)], axis=0)
+      return (tuple(tf.gather(s, state_parents) for s in state), tf.gather(logits, parents),
               tf.gather(scores, parents), tf.gather(history, parents))
 
     def body(k, state, logits, scores, history):
@@ -176,9 +214,8 @@ class BatchedSampler:
       scores += tf.gather(tf.nn.log_softmax(scaled), chosen, batch_dims=1)
       history = tf.tensor_scatter_nd_update(
           history, tf.stack([row_ids, tf.fill([rows], k)], axis=1), chosen)
-      x = self._inputs(chosen, tf.fill([rows], num_primer + k), table)
-      logits, state = model.step(x, state)
-      return k + 1, state, logits, scores, history
+      outputs, state = model.step(inputs(chosen, tf.fill([rows], num_primer + k)), state)
+      return k + 1, state, logits_of(outputs), scores, history
 
     _, state, logits, scores, history = tf.while_loop(
         lambda k, *_: k < num_generate, body, (tf.constant(0), state, logits, scores, history))
@@ -204,7 +241,7 @@ def _sample_rows(scaled_logits, seed):
 
 def generate_tracks(model, config, primer_events, num_outputs=10, num_steps=128, temperature=1.0,
                     beam_size=1, branch_factor=1, steps_per_iteration=1, seed=None, sampler=None,
-                    controls=None):
+                    controls=None, control_strength=controls_lib.DEFAULT_STRENGTH):
   """Extends `primer_events` to `num_steps` steps, `num_outputs` times.
 
   Args:
@@ -223,7 +260,7 @@ def generate_tracks(model, config, primer_events, num_outputs=10, num_steps=128,
   check_generation_args(len(primer_events), num_outputs, num_steps, temperature, beam_size,
                         branch_factor, steps_per_iteration)
   return _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
-                        branch_factor, steps_per_iteration, seed, sampler, controls)
+                        branch_factor, steps_per_iteration, seed, sampler, controls, control_strength)
 
 
 def voice_mask(voices):
@@ -240,7 +277,8 @@ def voice_mask(voices):
 
 
 def regenerate_voices(model, config, events, voices, primer_steps=1, num_outputs=1, temperature=1.0,
-                      seed=None, sampler=None, controls=None):
+                      seed=None, sampler=None, controls=None,
+                      control_strength=controls_lib.DEFAULT_STRENGTH):
   """New parts for `voices` over the other voices of `events`, kept as they are.
 
   Steps [0, primer_steps) are the primer, kept whole. From there on, each
@@ -271,7 +309,8 @@ def regenerate_voices(model, config, events, voices, primer_steps=1, num_outputs
   sampler = sampler or BatchedSampler(model, enc)
   classes, scores = sampler.sample(given[:primer_steps], num_outputs, len(events) - primer_steps,
                                    temperature, seed=seed, fixed_classes=given[primer_steps:],
-                                   fixed_mask=fixed_mask, controls=controls)
+                                   fixed_mask=fixed_mask, controls=controls,
+                                   control_strength=control_strength)
   bits = enc.pitch_bits
   kept = [frozenset(p for p in e if not (0 <= p < len(bits) and bits[p] & regenerated)) for e in events]
   tracks = []
@@ -291,7 +330,8 @@ def resolve_seed(seed):
 
 
 def _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature, beam_size,
-                   branch_factor, steps_per_iteration, seed, sampler=None, controls=None):
+                   branch_factor, steps_per_iteration, seed, sampler=None, controls=None,
+                   control_strength=controls_lib.DEFAULT_STRENGTH):
   """generate_tracks once its arguments are checked."""
   seed = resolve_seed(seed)
   enc = config.encoding
@@ -300,7 +340,7 @@ def _sample_tracks(model, config, primer_events, num_outputs, num_steps, tempera
   start = time.time()
   classes, scores = sampler.sample(primer_classes, num_outputs, num_steps - len(primer_events),
                                    temperature, beam_size, branch_factor, steps_per_iteration, seed,
-                                   controls=controls)
+                                   controls=controls, control_strength=control_strength)
   elapsed = time.time() - start
   logging.info('generated %d x %d steps in %.2f s (%.0f steps/s)', num_outputs, classes.shape[1], elapsed,
                num_outputs * classes.shape[1] / max(elapsed, 1e-9))
@@ -361,7 +401,8 @@ def write_tracks(tracks, config, output_dir, qpm=midi.DEFAULT_QPM, velocity=DEFA
 def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, num_steps=128,
                      qpm=midi.DEFAULT_QPM, temperature=1.0, beam_size=1, branch_factor=1,
                      steps_per_iteration=1, seed=None, velocity=DEFAULT_VELOCITY, plot=False,
-                     timestamp=None, voices=None, humanizer=None, humanize_level=None, controls=None):
+                     timestamp=None, voices=None, humanizer=None, humanize_level=None, controls=None,
+                     control_strength=controls_lib.DEFAULT_STRENGTH):
   """Generates `num_outputs` tracks from `primer_events` and writes them as MIDI; returns the paths.
 
   With `voices`, `primer_events` is a whole track whose other voices are
@@ -371,8 +412,8 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
   humanized (its `humanize_tracks`) and pictured by it. With `plot`, a
   drum-grid PNG (primer shaded) is written beside each MIDI file under the
   same name with `.png`. `controls` (a controlled config): the [3, num_steps]
-  control values of the whole track (:mod:`drums_rnn.controls`).
-  `timestamp` replaces the current time in the file names.
+  control values of the whole track (:mod:`drums_rnn.controls`), played
+  with `control_strength` (`BatchedSampler.sample`). `timestamp` replaces the current time in the file names.
   """
   if voices:
     num_steps = len(primer_events)
@@ -384,11 +425,12 @@ def generate_to_midi(config, model, output_dir, primer_events, num_outputs=10, n
   files.ensure_dir(output_dir)
   if voices:
     tracks, scores = regenerate_voices(model, config, primer_events, voices, 1, num_outputs,
-                                       temperature, seed, controls=controls)
+                                       temperature, seed, controls=controls,
+                                       control_strength=control_strength)
   else:
     tracks, scores = _sample_tracks(model, config, primer_events, num_outputs, num_steps, temperature,
                                     beam_size, branch_factor, steps_per_iteration, seed,
-                                    controls=controls)
+                                    controls=controls, control_strength=control_strength)
   for i, score in enumerate(scores):
     logging.info('output %d: log-likelihood %.4f', i + 1, score)
   sequences = None if humanizer is None else humanizer.humanize_tracks(

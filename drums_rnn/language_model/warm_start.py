@@ -19,6 +19,12 @@ The widened model computes exactly the plain model's function at first:
   reads them) start at zero, so the controls change nothing until training
   moves them; the added columns keep the fresh model's random values, so
   gradients reach the added rows.
+
+:func:`copied_entries` names the entries that came from the plain model, so a
+run can keep them fixed and train only what was added (the recipe's
+``--freeze_copied``): the plain model's drumming then stays exactly as it
+was -- validation cannot drift away from it by over-fitting the same beats
+again -- and the controls learn as biases on the first layer's inputs.
 """
 
 import numpy as np
@@ -44,14 +50,26 @@ def widen_into(source, target):
   if differences:
     raise DrumsRnnError('cannot start this model from the given one: ' + '; '.join(differences))
   plain, fresh = source.get_weights(), target.get_weights()
-  target.set_weights({name: _widen(name, plain[name], value, source.input_size, extra)
+  target.set_weights({name: _widen(name, plain[name], value, source.input_size, extra)[0]
                       for name, value in fresh.items()})
 
 
+def copied_entries(source, target):
+  """{weight name: bool array of its shape}: True where `widen_into` puts a weight of `source`.
+
+  Only shapes are read, so a resumed run gets the same answer as the run that
+  was warm-started.
+  """
+  extra = target.input_size - source.input_size
+  plain, fresh = source.get_weights(), target.get_weights()
+  return {name: _widen(name, plain[name], value, source.input_size, extra)[1]
+          for name, value in fresh.items()}
+
+
 def _widen(name, plain, fresh, plain_inputs, extra):
-  """One weight: `plain` placed into a copy of `fresh` (see the module docstring)."""
+  """One weight: (`plain` placed into a copy of `fresh`, where it went) (see the module docstring)."""
   if plain.shape == fresh.shape:
-    return plain
+    return plain, np.ones(plain.shape, bool)
   places = []
   for axis, (old, new) in enumerate(zip(plain.shape, fresh.shape)):
     if new - old not in (0, extra):
@@ -64,4 +82,6 @@ def _widen(name, plain, fresh, plain_inputs, extra):
   if widened.ndim == 2 and widened.shape[0] != plain.shape[0]:
     widened[plain_inputs:plain_inputs + extra, :] = 0.0  # added input rows: no effect at first
   widened[np.ix_(*places)] = plain
-  return widened
+  copied = np.zeros(widened.shape, bool)
+  copied[np.ix_(*places)] = True
+  return widened, copied

@@ -207,7 +207,7 @@ def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps
           summary_frequency=10, num_checkpoints=10, seed=None,
           checkpoint_interval_secs=CHECKPOINT_INTERVAL_SECS, jit_compile=False,
           bucket_by_length=True, validation_file=None, validate_every=200, patience=0,
-          max_hours=0.0, balance_tokens=False, warm_start=None):
+          max_hours=0.0, balance_tokens=False, warm_start=None, frozen=None):
   """Trains (or resumes training) a model in `run_dir/train`.
 
   Args:
@@ -232,6 +232,9 @@ def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps
       (given the model) when the run starts at step 0; a resumed run keeps
       its checkpoint. The family provides it (e.g.
       `language_model.warm_start.widen_into`).
+    frozen: None, or {weight name: bool array}: entries training leaves
+      unchanged, in a fresh and a resumed run alike (e.g. the weights a warm
+      start copied: `language_model.warm_start.copied_entries`).
     validation_file: glob of SequenceExample TFRecords to validate on
       (None = no validation).
     validate_every: steps between validations (and at the last step).
@@ -259,11 +262,12 @@ def train(task, run_dir, sequence_example_file, hparams=None, num_training_steps
                         f'{strategy.num_replicas_in_sync} replicas that share each batch')
   seed = distributed.agree(strategy, json.dumps(
       [config.name, dict(hp), num_training_steps, bucket_by_length, balance_tokens, bool(warm_start),
-       seed, jit_compile, bool(validation_paths), validate_every], sort_keys=True), seed)
+       bool(frozen), seed, jit_compile, bool(validation_paths), validate_every], sort_keys=True), seed)
   with distributed.write_dir(run_dir_lib.train_dir(run_dir)) as train_path, \
       files.RunLock(files.ensure_dir(train_path)), _StopSignal() as stop:
     with distributed.cluster_errors():
-      trainer = Trainer(task, hp, seed=seed, strategy=strategy, jit_compile=jit_compile)
+      trainer = Trainer(task, hp, seed=seed, strategy=strategy, jit_compile=jit_compile,
+                        frozen=frozen)
     checkpoints.remove_leftovers(train_path)
     restored = checkpoints.restore_newest_intact(trainer.checkpoint, train_path)
     if warm_start and not restored:

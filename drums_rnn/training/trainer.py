@@ -21,8 +21,10 @@ one-device step on the whole batch (tested with two logical CPU devices
 standing in for two GPUs, and with two worker processes).
 """
 
+import numpy as np
 import tensorflow as tf
 
+from drums_rnn.errors import DrumsRnnError
 from drums_rnn.training import distributed
 
 
@@ -62,9 +64,13 @@ class Trainer:
       :func:`drums_rnn.training.distributed.strategy_from_environment`).
     compiled: False runs the same step eagerly (the benchmark's reference).
     jit_compile: compile the step with XLA.
+    frozen: None, or {weight name: bool array of its shape}: entries that
+      training leaves as they are (their gradients are zeroed, so Adam never
+      moves them); weights not named train as usual.
   """
 
-  def __init__(self, task, hparams, seed=None, strategy=None, compiled=True, jit_compile=False):
+  def __init__(self, task, hparams, seed=None, strategy=None, compiled=True, jit_compile=False,
+               frozen=None):
     self.task = task
     self.config = task.config
     self.hparams = hparams
@@ -74,6 +80,7 @@ class Trainer:
     with self.strategy.scope():
       self.model = task.build_model(hparams, seed)
       self.variables = list(self.model.weights.values())
+      self._trainable_masks = _trainable_masks(self.model.weights, frozen or {})
       self.optimizer = Adam(self.variables, hparams.learning_rate)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
@@ -108,6 +115,7 @@ class Trainer:
       sums = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
       steps = tf.maximum(sums['steps'], 1.0)
       grads = [g / steps for g in grads]
+      grads = [g if mask is None else g * mask for g, mask in zip(grads, self._trainable_masks)]
       if clip_norm > 0:  # tf-slim clips only when clip_norm > 0
         grads = [tf.clip_by_norm(g, clip_norm) for g in grads]
       self.optimizer.apply(grads, self.variables)
@@ -132,3 +140,20 @@ class Trainer:
     """One optimisation step on a padded batch; returns the batch metric sums."""
     return self._train_step(self.task.model_inputs(inputs), tf.convert_to_tensor(labels, tf.int64),
                             tf.convert_to_tensor(lengths, tf.int32))
+
+
+def _trainable_masks(weights, frozen):
+  """Per variable: None (all of it trains) or a 0/1 float constant, 0 where `frozen` says so."""
+  unknown = sorted(set(frozen) - set(weights))
+  if unknown:
+    raise DrumsRnnError('frozen names weights the model does not have: ' + ', '.join(unknown))
+  masks = []
+  for name, var in weights.items():
+    mask = frozen.get(name)
+    if mask is not None and tuple(np.shape(mask)) != tuple(var.shape):
+      raise DrumsRnnError(f'frozen mask of {name} has shape {np.shape(mask)}, the weight {tuple(var.shape)}')
+    if mask is None or not np.any(mask):
+      masks.append(None)
+      continue
+    masks.append(tf.constant(np.where(mask, 0.0, 1.0), var.dtype))
+  return masks
