@@ -8,7 +8,10 @@ busy machine slows both alike:
 * a compiled train step on the same padded batches (the controlled batches
   carry random control values), and
 * the batched sampler: 8 outputs of 128 steps from a one-step primer (with
-  controls: a style, fills every 4th bar and a density).
+  controls: a style, fills every 4th bar and a density), with the controls
+  as trained (strength 1) and at the default `--control_strength`, whose
+  guidance runs every row twice (with and without its controls) in the
+  same batch.
 
 Usage: .venv/bin/python benchmarks/bench_controls.py [--rounds=5] [--steps=5]
 """
@@ -72,26 +75,34 @@ def main():
     sampler = generation.BatchedSampler(trainer.model, config.encoding)
     values = controls.requested(config.encoding.controls, 128, 16, style='funk', fill_every=4,
                                 density=3) if config.encoding.controls else None
-    sampler.sample(np.array([1]), 8, 127, seed=0, controls=values)  # trace
-    setups[name] = (trainer, data, sampler, values)
+    strengths = [1.0] + ([controls.DEFAULT_STRENGTH] if values is not None else [])
+    for strength in strengths:  # trace
+      sampler.sample(np.array([1]), 8, 127, seed=0, controls=values, control_strength=strength)
+    setups[name] = (trainer, data, sampler, values, strengths)
   train = {name: [] for name in names}
-  sample = {name: [] for name in names}
+  sample = {}
   for round_ in range(args.rounds):
     for name in (names if round_ % 2 == 0 else names[::-1]):
-      trainer, data, sampler, values = setups[name]
+      trainer, data, sampler, values, strengths = setups[name]
       start = time.perf_counter()
       for batch in data[1:]:
         trainer.train_step(*batch)
       train[name].append((time.perf_counter() - start) / args.steps)
-      for repeat in range(5):
-        start = time.perf_counter()
-        sampler.sample(np.array([1]), 8, 127, seed=10 * round_ + repeat, controls=values)
-        sample[name].append(time.perf_counter() - start)
+      for strength in strengths:
+        for repeat in range(5):
+          start = time.perf_counter()
+          sampler.sample(np.array([1]), 8, 127, seed=10 * round_ + repeat, controls=values,
+                         control_strength=strength)
+          sample.setdefault((name, strength), []).append(time.perf_counter() - start)
   print(f'equal size {HPARAMS}, tracks of {LENGTH} steps; {args.rounds} alternating rounds '
         '(sampling 5 times a round); median and fastest')
-  for label, timings, unit in (('train step', train, 's/step'), ('sampling 8 x 128', sample, 's')):
+  guided = controls.DEFAULT_STRENGTH
+  rows = [('train step', train[names[0]], train[names[1]], 's/step'),
+          ('sampling 8 x 128', sample[names[0], 1.0], sample[names[1], 1.0], 's'),
+          (f'  at strength {guided:g}', sample[names[0], 1.0], sample[names[1], guided], 's')]
+  for label, plain_times, control_times, unit in rows:
     for stat in (statistics.median, min):
-      plain, ctl = (stat(timings[n]) for n in names)
+      plain, ctl = stat(plain_times), stat(control_times)
       print(f'{label:18s} {stat.__name__:6s} drum_kit {plain:.3f} {unit}   drum_kit_control '
             f'{ctl:.3f} {unit}   ratio {ctl / plain:.3f}')
 
