@@ -40,7 +40,7 @@ DENSITY_BIN_EDGES = (13, 17, 20, 24)
 # How firmly asked controls are played (classifier-free guidance, generation.BatchedSampler.sample):
 # 1 is the model as trained, whose controls are only hints against 2 bars of its own history; the
 # default was chosen on Groove's validation split for the shipped model (README, "Grooves on request").
-DEFAULT_STRENGTH = 3.0
+DEFAULT_STRENGTH = 5.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ Recipe:
      (the control inputs start at zero, so it begins playing as the plain
      model does), `--freeze_copied` then trains only the added control weights,
      and `--balance_tokens` batches about equal steps (the fill
-     snippets weigh by their steps); the shipped interim model used neither
+     snippets weigh by their steps); the shipped model used all three
      (README, "Grooves on request", says what each gave).
   3. Loads the best checkpoint (`loading.load_model`) and evaluates it on `test`.
   4. Writes it as a Magenta-compatible `.mag` bundle whose description
@@ -36,7 +36,9 @@ Usage (from the repository root, after scripts/install.sh):
   .venv/bin/python scripts/train_default_model.py \
       --groove_dir=../shared/data/groove --work_dir=/tmp/drums_rnn_default
   .venv/bin/python scripts/train_default_model.py --config=drum_kit_control \
-      --control_dropout=0.5 --patience=4 --groove_dir=../shared/data/groove \
+      --control_dropout=0.5 --init_from=drums_rnn/models/drum_kit.mag --freeze_copied \
+      --balance_tokens --hparams='batch_size=64,rnn_layer_sizes=[128,128],attn_length=16,dropout_keep_prob=0.7,learning_rate=0.003' \
+      --patience=4 --max_hours=1.0 --groove_dir=../shared/data/groove \
       --work_dir=/tmp/drums_rnn_control --output=drums_rnn/models/drum_kit_control.mag
 """
 

@@ -167,11 +167,12 @@ class BatchedSampler:
       return tf.concat([self._inputs(classes, positions, t) for t in tables], axis=0)
 
     def logits_of(outputs):
+      # free + s * (given - free) on raw logits: each differs from its log-softmax by a constant
+      # per row, which neither the draw nor the log-softmax of the scores sees.
       if not guided:
         return outputs
-      given, disabled = tf.split(outputs, 2, axis=0)
-      free = tf.nn.log_softmax(disabled)
-      return free + strength * (tf.nn.log_softmax(given) - free)
+      given, free = tf.split(outputs, 2, axis=0)
+      return free + strength * (given - free)
 
     # 1. The whole primer in one call from the zero state (one row per copy).
     primer_positions = tf.range(num_primer)
