@@ -701,11 +701,12 @@ class SamplerCalls:
   """Records the `controls` of every call of a Studio's sampler (and still samples)."""
 
   def __init__(self, studio, monkeypatch):
-    self.calls = []
+    self.calls, self.strengths = [], []
     real = studio.sampler.sample
 
     def recorded(*args, **kwargs):
       self.calls.append(kwargs.get('controls'))
+      self.strengths.append(kwargs.get('control_strength'))
       return real(*args, **kwargs)
 
     monkeypatch.setattr(studio.sampler, 'sample', recorded)
@@ -725,7 +726,8 @@ def test_model_info_reports_the_controls_only_for_a_model_with_them(client, cont
   assert info['config'] == 'drum_kit_control' and info['voices'] == VOICES
   assert info['controls'] == {
       'styles': ['rock', 'latin', 'funk', 'jazz', 'hiphop', 'afrobeat', 'neworleans', 'afrocuban', 'other'],
-      'density_bins': ['< 13', '13-16', '17-19', '20-23', '>= 24'], 'density_edges': [13, 17, 20, 24]}
+      'density_bins': ['< 13', '13-16', '17-19', '20-23', '>= 24'], 'density_edges': [13, 17, 20, 24],
+      'default_strength': 5.0, 'max_strength': 10.0}
 
 
 def test_requests_without_control_fields_are_bit_identical_to_before(app, client, controlled_app, controlled,
@@ -779,6 +781,12 @@ def test_control_fields_reach_the_sampler_for_the_whole_track(controlled_app, co
                     fills=[False, True, False, True], variations=3)
   assert len(result['variations']) == 3
   assert _per_bar(calls.calls[-1]) == [[funk] * 4, [0, 1, 0, 1], [1, -1, 3, 4]]  # the primer's bar included
+  assert calls.strengths[-1] == 5.0  # the default control strength
+  for path, extra in (('/api/generate', {}), ('/api/regenerate', {'voices': ['snare']}), ('/api/continue', {})):
+    post(controlled, path, dict({'grid': rock_primer(32, 1), 'seed': 1, 'seed_step': 5, 'style': 'funk',
+                                 'control_strength': 2},
+                                **extra))
+    assert calls.strengths[-1] == 2.0, path
   post(controlled, '/api/regenerate', {'grid': result['grid'], 'voices': ['snare'], 'seed_step': 5, 'seed': 2,
                                        'style': 'jazz', 'density': 0})
   assert _per_bar(calls.calls[-1]) == [[jazz] * 4, [-1] * 4, [0] * 4]
@@ -832,6 +840,9 @@ CONTROL_BAD_REQUESTS = [
     ({'fills': [1, 0]}, '"fills" bar 1 must be true or false, got 1'),
     ({'fills': True}, '"fills" must be a list of one true/false per bar (2 here)'),
     ({'fills': 'bar 4'}, '"fills" must be a list'),
+    ({'style': 'rock', 'control_strength': 11}, '"control_strength" must be in [0.0, 10.0], got 11'),
+    ({'style': 'rock', 'control_strength': -0.5}, '"control_strength" must be in [0.0, 10.0]'),
+    ({'style': 'rock', 'control_strength': 'firm'}, '"control_strength" must be a number'),
 ]
 
 
@@ -850,7 +861,8 @@ def test_bad_control_fields_are_400_naming_the_field(controlled, path, fields, m
 @pytest.mark.parametrize('path', ['/api/generate', '/api/regenerate', '/api/continue'])
 def test_a_model_without_controls_refuses_control_fields_naming_them(client, plain_client, path):
   for fields, named in (({'style': 'rock'}, '"style"'), ({'density': 2, 'fills': [True, False]},
-                                                         '"density", "fills"')):
+                                                         '"density", "fills"'),
+                        ({'control_strength': 2.0}, '"control_strength"')):
     response = client.post(path, json=dict(GOOD, voices=['snare'], **fields))
     assert response.status_code == 400, response.get_json()
     error = response.get_json()['error']
@@ -864,6 +876,7 @@ def test_a_model_without_controls_refuses_control_fields_naming_them(client, pla
 def test_requests_with_controls_never_retrace_the_sampler(controlled_app, controlled):
   studio = controlled_app.extensions[studio_app.EXTENSION]
   assert studio.sampler._run.experimental_get_tracing_count() == 1  # traced once, at start-up
+  assert studio.sampler._run_guided.experimental_get_tracing_count() == 1  # and with controls
   styles = controlled.get('/api/model').get_json()['controls']['styles']
   for bars in range(1, 9):
     steps = 16 * bars
@@ -878,3 +891,4 @@ def test_requests_with_controls_never_retrace_the_sampler(controlled_app, contro
     post(controlled, '/api/continue', dict({'grid': result['grid'], 'seed': bars, 'bars': 9 - bars,
                                             'keep_bars': [0] if bars < 8 else []}, **fields))
   assert studio.sampler._run.experimental_get_tracing_count() == 1
+  assert studio.sampler._run_guided.experimental_get_tracing_count() == 1

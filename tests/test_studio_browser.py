@@ -1200,7 +1200,7 @@ class Recorder:
     return found[-1] if found else None
 
 
-CONTROL_FIELDS = ('style', 'density', 'fills')
+CONTROL_FIELDS = ('style', 'density', 'fills', 'control_strength')
 
 
 @pytest.fixture(scope='module')
@@ -1264,13 +1264,19 @@ def test_style_density_and_fills_are_sent_kept_and_reachable(controlled_studio, 
   _wait(driver, lambda d: body.get_attribute('data-results') == '2', 'the generate result')
   sent = recorder.last('/api/generate')
   assert (sent['style'], sent['density'], sent['fills']) == ('funk', 2, [False, True]), sent
+  assert sent['control_strength'] == 5  # the model's default firmness
   assert 'Funk \u00b7 17-19 hits/bar \u00b7 fill bar 2' in driver.find_element(By.ID, 'result').text
-  # ... and with Regenerate rows.
+  # ... and with Regenerate rows, played less firmly (the slider from the keyboard: 6 steps of 0.5 down).
+  firmness = driver.find_element(By.ID, 'control-strength')
+  firmness.send_keys(*[Keys.ARROW_LEFT] * 6)
+  assert driver.find_element(By.ID, 'control-strength-value').text == '2.0'
   driver.find_elements(By.CSS_SELECTOR, '.rowcheck')[1].click()
   driver.find_element(By.ID, 'regenerate').click()
   _wait(driver, lambda d: body.get_attribute('data-results') == '3', 'the regenerate result')
   sent = recorder.last('/api/regenerate')
   assert (sent['voices'], sent['style'], sent['density'], sent['fills']) == (['snare'], 'funk', 2, [False, True])
+  assert sent['control_strength'] == 2
+  assert 'firmness 2' in driver.find_element(By.ID, 'result').text
   assert not driver.find_elements(By.CSS_SELECTOR, '#status.error'), _status(driver)
   # 4 bars: four toggles, bar 2's kept; a fill in bar 4 too; Endless play asks for them over the 4 bars.
   Select(driver.find_element(By.ID, 'bars')).select_by_value('4')

@@ -30,7 +30,8 @@ continuation repeats the grid's per-bar controls over the bars it adds, so
 a fill asked for in bar 4 of a 4-bar loop lands on bars 8, 12, ... of the
 growing groove. The control values are an input of the compiled sampler,
 so they never retrace it; a request without control fields passes none,
-exactly as before.
+exactly as before. "control_strength" (`checks.control_strength`) says how
+firmly they are played, as `drums_rnn_generate --control_strength`.
 """
 
 import os
@@ -77,11 +78,14 @@ class Studio:
     self.lock = threading.Lock()
 
   def warm(self):
-    """Traces the sampler (and the humanizer) now, with one 4-bar request each."""
+    """Traces the sampler (and the humanizer) now, with one 4-bar request each (with a model with
+    controls, also one asking for a style: the guided sampler is a second compiled loop)."""
     steps = WARM_BARS * checks.STEPS_PER_BAR
     hits = np.zeros((steps, checks.NUM_VOICES), bool)
     hits[0, 0] = True
     (grid, _), = self.generate(hits, 1, 1.0, 0)
+    if self.controls is not None:
+      self.generate(hits, 1, 1.0, 0, controls=control_values(np.zeros((3, WARM_BARS), np.int64), steps))
     if self.humanizer is not None:
       self.humanize(grid, 120.0, 0)
 
@@ -92,31 +96,37 @@ class Studio:
   def _hits(self, track):
     return encoding.classes_to_hits(self.loaded.config.encoding.classes_from_events(track))
 
-  def generate(self, hits, seed_step, temperature, seed, num_outputs=1, controls=None):
+  def generate(self, hits, seed_step, temperature, seed, num_outputs=1, controls=None,
+               control_strength=controls_lib.DEFAULT_STRENGTH):
     """[(hits [T, 9], log-likelihood)] * num_outputs: steps [0, seed_step) kept, the rest sampled.
 
     All outputs come from one call of the compiled sampler. `controls`: the
     [3, T] per-step control values of the whole track (a model with
-    controls), or None (none asked for).
+    controls), or None (none asked for), played with `control_strength`
+    (`generation.BatchedSampler.sample`).
     """
     loaded = self.loaded
     primer = self._events(hits[:seed_step])
     with self.lock:
       tracks, scores = generation.generate_tracks(
           loaded.model, loaded.config, primer, num_outputs=num_outputs, num_steps=len(hits),
-          temperature=temperature, seed=seed, sampler=self.sampler, controls=controls)
+          temperature=temperature, seed=seed, sampler=self.sampler, controls=controls,
+          control_strength=control_strength)
     return [(self._hits(track), float(score)) for track, score in zip(tracks, scores)]
 
-  def regenerate(self, hits, voices, seed_step, temperature, seed, num_outputs=1, controls=None):
+  def regenerate(self, hits, voices, seed_step, temperature, seed, num_outputs=1, controls=None,
+                 control_strength=controls_lib.DEFAULT_STRENGTH):
     """[(hits [T, 9], log-likelihood)] * num_outputs: `voices` new from seed_step on, all else kept."""
     loaded = self.loaded
     with self.lock:
       tracks, scores = generation.regenerate_voices(
           loaded.model, loaded.config, self._events(hits), voices, primer_steps=seed_step,
-          num_outputs=num_outputs, temperature=temperature, seed=seed, sampler=self.sampler, controls=controls)
+          num_outputs=num_outputs, temperature=temperature, seed=seed, sampler=self.sampler, controls=controls,
+          control_strength=control_strength)
     return [(self._hits(track), float(score)) for track, score in zip(tracks, scores)]
 
-  def extend(self, hits, num_steps, keep_voices=(), keep_bars=(), temperature=1.0, seed=0, controls=None):
+  def extend(self, hits, num_steps, keep_voices=(), keep_bars=(), temperature=1.0, seed=0, controls=None,
+             control_strength=controls_lib.DEFAULT_STRENGTH):
     """The next `num_steps` steps after `hits` ([num_steps, 9]): the groove continued.
 
     `keep_voices` (names) repeat as they are in `hits` (tiled), the other
@@ -144,10 +154,12 @@ class Studio:
       values = control_values(controls, len(context) + stop - start)
       if len(sampled) == checks.NUM_VOICES:
         padded = np.concatenate([context, np.zeros((stop - start, hits.shape[1]), bool)])
-        (new, _), = self.generate(padded, len(context), temperature, seed + call, controls=values)
+        (new, _), = self.generate(padded, len(context), temperature, seed + call, controls=values,
+                                  control_strength=control_strength)
       else:
         (new, _), = self.regenerate(np.concatenate([context, template[start:stop]]), sampled, len(context),
-                                    temperature, seed + call, controls=values)
+                                    temperature, seed + call, controls=values,
+                                    control_strength=control_strength)
       out[start:stop] = new[len(context):]
       bar, call = end, call + 1
     return out
@@ -185,6 +197,8 @@ class Studio:
             'styles': list(self.controls.styles),
             'density_bins': self.controls.density_bin_names(),  # hits a bar of bin 0, 1, ...
             'density_edges': list(self.controls.density_edges),
+            'default_strength': controls_lib.DEFAULT_STRENGTH,
+            'max_strength': checks.MAX_CONTROL_STRENGTH,
         },
     }
 
@@ -288,8 +302,10 @@ def create_app(loaded, humanizer=None, warm=True):
     seed = checks.seed(body)
     count = checks.integer(body, 'variations', 1, 1, MAX_VARIATIONS)
     values = control_values(checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR), len(hits))
+    control_strength = checks.control_strength(body, studio.controls)
     options = humanize_options(body)
-    return results(hits, studio.generate(hits, seed_step, temperature, seed, count, values), seed, options)
+    return results(hits, studio.generate(hits, seed_step, temperature, seed, count, values, control_strength), seed,
+                   options)
 
   @app.post('/api/regenerate')
   def regenerate():
@@ -301,9 +317,10 @@ def create_app(loaded, humanizer=None, warm=True):
     seed = checks.seed(body)
     count = checks.integer(body, 'variations', 1, 1, MAX_VARIATIONS)
     values = control_values(checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR), len(hits))
+    control_strength = checks.control_strength(body, studio.controls)
     options = humanize_options(body)
-    return results(hits, studio.regenerate(hits, voices, seed_step, temperature, seed, count, values), seed,
-                   options)
+    return results(hits, studio.regenerate(hits, voices, seed_step, temperature, seed, count, values, control_strength),
+                   seed, options)
 
   @app.post('/api/continue')
   def continue_groove():
@@ -315,8 +332,10 @@ def create_app(loaded, humanizer=None, warm=True):
     temperature = checks.temperature(body)
     seed = checks.seed(body)
     per_bar = checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR)
+    control_strength = checks.control_strength(body, studio.controls)
     options = humanize_options(body)
-    new = studio.extend(hits, bars * checks.STEPS_PER_BAR, keep_voices, keep_bars, temperature, seed, per_bar)
+    new = studio.extend(hits, bars * checks.STEPS_PER_BAR, keep_voices, keep_bars, temperature, seed, per_bar,
+                        control_strength)
     velocities = offsets = None
     if options is not None:
       # Humanized in the context of what plays before it, so the bar line does not jump.

@@ -34,6 +34,7 @@ NUM_VOICES = len(DRUM_VOICE_NAMES)
 MAX_SEED = 2 ** 63 - 1  # the sampler uses 63 bits of the seed
 MIN_QPM, MAX_QPM = 20.0, 300.0
 MAX_TEMPERATURE = 5.0
+MAX_CONTROL_STRENGTH = 10.0
 MAX_SWING = 0.5
 MAX_CLIP_BYTES = 512 * 1024  # a MIDI clip dropped on the page
 MAX_BODY_BYTES = 1024 * 1024  # every request fits: the largest, a clip, is at most ~700 KiB
@@ -287,6 +288,15 @@ def controls(body, spec, num_bars):
   if fills is not None:
     values[controls_lib.FILL] = _fill_flags(fills, num_bars)
   return values
+
+
+def control_strength(body, spec):
+  """How firmly a request's controls are played ("control_strength", 0..10; default
+  `controls.DEFAULT_STRENGTH`); refused, naming it, for a model without controls."""
+  if spec is None and body.get('control_strength') is not None:
+    raise RequestError('this model takes no controls (its config has none; a drum_kit_control model does): '
+                       'leave out "control_strength"')
+  return number(body, 'control_strength', controls_lib.DEFAULT_STRENGTH, 0.0, MAX_CONTROL_STRENGTH)
 
 
 def _per_bar_count(name, value, num_bars, what):

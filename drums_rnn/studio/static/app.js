@@ -152,8 +152,11 @@ function controlFields(bars) {
   if (state.density !== null && state.density < c.density_bins.length) fields.density = state.density;
   const fills = state.fillBars.filter((b) => b < bars);
   if (fills.length) fields.fills = Array.from({ length: bars }, (_, b) => fills.includes(b));
+  if (Object.keys(fields).length) fields.control_strength = controlStrength();
   return fields;
 }
+
+function controlStrength() { return Number($('control-strength').value); }
 
 /** What a request asked for, in a few words (for the result line). */
 function describeControls(fields) {
@@ -164,6 +167,8 @@ function describeControls(fields) {
     const bars = fields.fills.map((f, b) => (f ? b + 1 : 0)).filter(Boolean);
     parts.push(`fill${bars.length > 1 ? 's' : ''} bar${bars.length > 1 ? 's' : ''} ${bars.join(', ')}`);
   }
+  const strength = fields.control_strength;
+  if (strength !== undefined && strength !== controlSpec().default_strength) parts.push(`firmness ${strength}`);
   return parts;
 }
 
@@ -1092,6 +1097,7 @@ function shareLink() {
 
 function settings() {
   return { temperature: temperature(), variations: variationCount(), strength: strength(),
+           control_strength: controlStrength(),
            humanize_temperature: humanizeTemperature(), centre: $('centre').checked, endless: $('endless').checked,
            midi: midiSettings };
 }
@@ -1104,6 +1110,7 @@ function applySettings(s) {
   set('variations', s.variations, (x) => [1, 2, 4, 8].includes(x));
   set('strength', Math.round(s.strength * 100), num(0, 100));
   set('humanize-temperature', s.humanize_temperature, num(0.1, 2));
+  set('control-strength', s.control_strength, num(0, Number($('control-strength').max)));
   $('centre').checked = s.centre === true;
   $('endless').checked = s.endless === true;
   const m = s.midi;
@@ -1160,6 +1167,7 @@ function showValues() {
   $('swing-value').textContent = `${$('swing').value}%`;
   $('strength-value').textContent = `${$('strength').value}%`;
   $('humanize-temperature-value').textContent = humanizeTemperature().toFixed(2);
+  $('control-strength-value').textContent = controlStrength().toFixed(1);
 }
 
 function wire() {
@@ -1200,7 +1208,9 @@ function wire() {
   $('humanize').addEventListener('change', onHumanizeSwitch);
   $('endless').addEventListener('change', onEndless);
   $('dice').addEventListener('click', () => { $('seed').value = String(randomSeed()); });
-  for (const id of ['temperature', 'tempo', 'swing']) $(id).addEventListener('input', () => { showValues(); changed(); });
+  for (const id of ['temperature', 'tempo', 'swing', 'control-strength']) {
+    $(id).addEventListener('input', () => { showValues(); changed(); });
+  }
   for (const id of ['swing-unit', 'variations']) $(id).addEventListener('change', () => changed());
   for (const id of ['strength', 'humanize-temperature']) $(id).addEventListener('input', onHumanizeSettings);
   $('centre').addEventListener('change', onHumanizeSettings);
@@ -1281,6 +1291,10 @@ async function start() {
   $('temperature').value = String(d.temperature);
   $('tempo').value = String(d.qpm);
   $('swing').value = String(d.swing * 100);
+  if (m.controls) {
+    $('control-strength').max = String(m.controls.max_strength);
+    $('control-strength').value = String(m.controls.default_strength);
+  }
   $('seed').value = String(randomSeed());
   const stored = S.loadStored();
   applySettings(stored && stored.settings);
