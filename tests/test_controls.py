@@ -238,12 +238,15 @@ def test_generate_with_controls_and_one_line_errors(control_bundle, tmp_path):
       [f'--bundle_file={control_bundle}', f'--output_dir={out}', '--num_steps=64', '--density=7'],
       [f'--bundle_file={control_bundle}', f'--output_dir={out}', '--num_steps=64', '--fill_bars=5'],
       [f'--output_dir={out}', '--style=rock'],  # the shipped drum_kit model has no controls
+      [f'--output_dir={out}', '--control_strength=2'],
+      [f'--bundle_file={control_bundle}', f'--output_dir={out}', '--style=rock', '--control_strength=-1'],
   ]
   results = helpers.run_cli_cases('drums_rnn.cli.drums_rnn_generate', cases, timeout=600)
   assert results[0]['code'] == 0, results[0]['stderr'][-2000:]
   assert sorted(n[-4:] for n in os.listdir(out)) == ['.mid', '.mid', '.png', '.png']
   expected = ["unknown --style 'polka': choose one of rock, latin", '--density bin 7 is out of range',
-              "--fill_bars [5] past the track's 4 bars", 'takes no controls']
+              "--fill_bars [5] past the track's 4 bars", 'takes no controls',
+              '--control_strength needs a model with controls', '--control_strength must be >= 0, got -1.0']
   for result, message in zip(results[1:], expected):
     errors = [l for l in result['stderr'].splitlines() if l.startswith('error:')]
     assert result['code'] == 2 and len(errors) == 1 and message in errors[0], result['stderr'][-800:]

@@ -141,6 +141,15 @@ def main(argv):
   elif FLAGS.humanizer_file:
     raise DrumsRnnError('--humanizer_file needs --humanize')
   controls = _controls(loaded.config, len(events) if voices else FLAGS.num_steps)
+  if FLAGS['control_strength'].present:
+    if loaded.config.encoding.controls is None:
+      raise DrumsRnnError(f'--control_strength needs a model with controls (a drum_kit_control model); this '
+                          f'{loaded.config.name} model has none')
+    if not FLAGS.control_strength >= 0:
+      raise DrumsRnnError(f'--control_strength must be >= 0, got {FLAGS.control_strength}')
+    if controls is None:
+      logging.warning('--control_strength changes nothing without a control to play: give --style, '
+                      '--fill_bars, --fill_every or --density')
   generation.generate_to_midi(
       loaded.config, loaded.model, FLAGS.output_dir, events, num_outputs=FLAGS.num_outputs,
       num_steps=FLAGS.num_steps, qpm=qpm, temperature=FLAGS.temperature, beam_size=FLAGS.beam_size,
