@@ -122,7 +122,7 @@ def test_check_generation_args():
 def test_in_graph_inputs_equal_the_encoding(kit_sampler):
   model, sampler = kit_sampler
   classes = np.array([5, 0, 511, 3, 1, 0, 7, 9], np.int32)
-  got = sampler._inputs(tf.constant(classes), tf.range(70, 78), sampler._control_table(None, 1)).numpy()
+  (got,) = sampler._inputs(tf.constant(classes), tf.range(70, 78), [sampler._control_table(None, 1)]).numpy()
   np.testing.assert_array_equal(got, KIT.encoding.inputs_from_classes(classes, start_position=70))
 
 

@@ -145,8 +145,6 @@ def main(argv):
     if loaded.config.encoding.controls is None:
       raise DrumsRnnError(f'--control_strength needs a model with controls (a drum_kit_control model); this '
                           f'{loaded.config.name} model has none')
-    if not FLAGS.control_strength >= 0:
-      raise DrumsRnnError(f'--control_strength must be >= 0, got {FLAGS.control_strength}')
     if controls is None:
       logging.warning('--control_strength changes nothing without a control to play: give --style, '
                       '--fill_bars, --fill_every or --density')

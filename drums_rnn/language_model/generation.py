@@ -140,18 +140,21 @@ class BatchedSampler:
                           f'got shape {values.shape}')
     return spec.columns(np.concatenate([values, controls_lib.disabled(1)], axis=1))
 
-  def _inputs(self, classes, positions, table):
-    """Model inputs [N, input_size] for events `classes` at track `positions`."""
+  def _inputs(self, classes, positions, tables):
+    """Model inputs [len(tables), N, input_size] for events `classes` at track `positions`, one
+    block per control table (the events and counters are built once and shared)."""
     enc = self.encoding
     one_hot = tf.one_hot(classes, enc.num_classes, dtype=tf.float32)
     if not enc.binary_counter_bits:
-      return one_hot
+      return one_hot[None]
     n = tf.cast(positions, tf.int32)[:, None] + 1
     bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(n, tf.range(enc.binary_counter_bits)[None, :]), 1)
-    parts = [one_hot, 2.0 * tf.cast(bits, tf.float32) - 1.0]
-    if enc.controls is not None:  # the controls of the step each input predicts
-      parts.append(tf.reshape(tf.gather(table, n[:, 0]), [-1, enc.controls.width]))
-    return tf.concat(parts, axis=1)
+    shared = tf.concat([one_hot, 2.0 * tf.cast(bits, tf.float32) - 1.0], axis=1)
+    if enc.controls is None:
+      return shared[None]
+    # The controls of the step each input predicts.
+    return tf.stack([tf.concat([shared, tf.reshape(tf.gather(t, n[:, 0]), [-1, enc.controls.width])], axis=1)
+                     for t in tables])
 
   def _generate(self, primer, num_outputs, num_generate, temperature, beam_size, branch_factor,
                 steps_per_iteration, seed, fixed_classes, fixed_mask, table, disabled_table, strength,
@@ -163,8 +166,8 @@ class BatchedSampler:
     tables = [table, disabled_table] if guided else [table]
     copies = len(tables)
 
-    def inputs(classes, positions):
-      return tf.concat([self._inputs(classes, positions, t) for t in tables], axis=0)
+    def inputs(classes, positions):  # [copies * rows, input_size]
+      return tf.reshape(self._inputs(classes, positions, tables), [-1, self.encoding.input_size])
 
     def logits_of(outputs):
       # free + s * (given - free) on raw logits: each differs from its log-softmax by a constant
@@ -175,10 +178,7 @@ class BatchedSampler:
       return free + strength * (given - free)
 
     # 1. The whole primer in one call from the zero state (one row per copy).
-    primer_positions = tf.range(num_primer)
-    primer_outputs, state = model(
-        tf.stack([self._inputs(primer, primer_positions, t) for t in tables]),
-        model.zero_state(copies))
+    primer_outputs, state = model(self._inputs(primer, tf.range(num_primer), tables), model.zero_state(copies))
     primer_logits = logits_of(primer_outputs)
     primer_logp = tf.nn.log_softmax(primer_logits[0] / temperature)
     primer_ll = tf.reduce_sum(tf.gather(primer_logp[:-1], primer[1:], batch_dims=1))

@@ -302,10 +302,10 @@ def create_app(loaded, humanizer=None, warm=True):
     seed = checks.seed(body)
     count = checks.integer(body, 'variations', 1, 1, MAX_VARIATIONS)
     values = control_values(checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR), len(hits))
-    control_strength = checks.control_strength(body, studio.controls)
+    control_strength = checks.control_strength(body)
     options = humanize_options(body)
-    return results(hits, studio.generate(hits, seed_step, temperature, seed, count, values, control_strength), seed,
-                   options)
+    generated = studio.generate(hits, seed_step, temperature, seed, count, values, control_strength)
+    return results(hits, generated, seed, options)
 
   @app.post('/api/regenerate')
   def regenerate():
@@ -317,10 +317,10 @@ def create_app(loaded, humanizer=None, warm=True):
     seed = checks.seed(body)
     count = checks.integer(body, 'variations', 1, 1, MAX_VARIATIONS)
     values = control_values(checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR), len(hits))
-    control_strength = checks.control_strength(body, studio.controls)
+    control_strength = checks.control_strength(body)
     options = humanize_options(body)
-    return results(hits, studio.regenerate(hits, voices, seed_step, temperature, seed, count, values, control_strength),
-                   seed, options)
+    generated = studio.regenerate(hits, voices, seed_step, temperature, seed, count, values, control_strength)
+    return results(hits, generated, seed, options)
 
   @app.post('/api/continue')
   def continue_groove():
@@ -332,7 +332,7 @@ def create_app(loaded, humanizer=None, warm=True):
     temperature = checks.temperature(body)
     seed = checks.seed(body)
     per_bar = checks.controls(body, studio.controls, len(hits) // checks.STEPS_PER_BAR)
-    control_strength = checks.control_strength(body, studio.controls)
+    control_strength = checks.control_strength(body)
     options = humanize_options(body)
     new = studio.extend(hits, bars * checks.STEPS_PER_BAR, keep_voices, keep_bars, temperature, seed, per_bar,
                         control_strength)

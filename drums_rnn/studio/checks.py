@@ -252,7 +252,8 @@ def controls(body, spec, num_bars):
 
   Args:
     spec: the model's `controls.ControlSpec`, or None for a model without
-      controls (then any control field is refused, naming it).
+      controls (then any control field, "control_strength" too, is refused,
+      naming it).
     num_bars: the bars of the request's grid.
   Fields (each optional; absent or null: that control is left to the model):
     "style": a name from the model's style vocabulary, for the whole pattern.
@@ -266,12 +267,12 @@ def controls(body, spec, num_bars):
     `FILL`, `DENSITY`.
   """
   given = [name for name in CONTROL_FIELDS if body.get(name) is not None]
-  if not given:
-    return None
-  if spec is None:
-    names = ', '.join(f'"{name}"' for name in given)
+  if spec is None and (given or body.get('control_strength') is not None):
+    names = ', '.join(f'"{name}"' for name in given + ['control_strength'] if body.get(name) is not None)
     raise RequestError(f'this model takes no controls (its config has none; a drum_kit_control model does): '
                        f'leave out {names}')
+  if not given:
+    return None
   values = np.full((3, num_bars), controls_lib.DISABLED, np.int64)
   style = body.get('style')
   if style is not None:
@@ -290,12 +291,9 @@ def controls(body, spec, num_bars):
   return values
 
 
-def control_strength(body, spec):
+def control_strength(body):
   """How firmly a request's controls are played ("control_strength", 0..10; default
-  `controls.DEFAULT_STRENGTH`); refused, naming it, for a model without controls."""
-  if spec is None and body.get('control_strength') is not None:
-    raise RequestError('this model takes no controls (its config has none; a drum_kit_control model does): '
-                       'leave out "control_strength"')
+  `controls.DEFAULT_STRENGTH`). A model without controls refuses it in `controls`."""
   return number(body, 'control_strength', controls_lib.DEFAULT_STRENGTH, 0.0, MAX_CONTROL_STRENGTH)
 
 
